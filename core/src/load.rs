@@ -1,0 +1,253 @@
+//! Real node load from Prometheus: a handful of batched instant queries per refresh,
+//! each covering every node at once, never one query per node.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::node_identity::{IdentityMap, NodeInfo, strip_port};
+use crate::prometheus::{PrometheusClient, PrometheusError, Sample};
+use crate::resources::Resources;
+
+/// The `load:` config section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadConfig {
+    /// The series label that identifies a node: `instance` (node-exporter's default,
+    /// often `IP:port`) or a label such as `node` that carries the node name.
+    pub node_label: String,
+    /// A load sampled longer ago than this is stale.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    pub queries: LoadQueries,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            node_label: "instance".to_string(),
+            max_age: Duration::from_secs(60),
+            queries: LoadQueries::default(),
+        }
+    }
+}
+
+/// PromQL for each figure, over raw node-exporter series so no recording rules are
+/// needed. `{node_label}` is replaced by `load.node_label`; every result must carry it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadQueries {
+    /// Busy cores, averaged over the last 5 minutes.
+    pub cpu_average: String,
+    /// The highest 5-minute average of busy cores over the last hour.
+    pub cpu_peak: String,
+    /// Bytes in use (total minus available), averaged over the last 5 minutes.
+    pub memory_average: String,
+    /// The highest bytes in use over the last hour.
+    pub memory_peak: String,
+    /// Cores of the machine; used only when the node's allocatable is unknown.
+    pub cpu_capacity: String,
+    /// Memory of the machine; used only when the node's allocatable is unknown.
+    pub memory_capacity: String,
+}
+
+const CPU_BUSY: &str = r#"sum by ({node_label}) (rate(node_cpu_seconds_total{mode!="idle",mode!="iowait",mode!="steal"}[5m]))"#;
+const MEMORY_USED: &str =
+    "sum by ({node_label}) (node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes)";
+
+impl Default for LoadQueries {
+    fn default() -> Self {
+        Self {
+            cpu_average: CPU_BUSY.to_string(),
+            cpu_peak: format!("max_over_time(({CPU_BUSY})[1h:1m])"),
+            memory_average: "sum by ({node_label}) (node_memory_MemTotal_bytes - \
+                             avg_over_time(node_memory_MemAvailable_bytes[5m]))"
+                .to_string(),
+            memory_peak: format!("max_over_time(({MEMORY_USED})[1h:1m])"),
+            cpu_capacity: r#"count by ({node_label}) (node_cpu_seconds_total{mode="idle"})"#
+                .to_string(),
+            memory_capacity: "sum by ({node_label}) (node_memory_MemTotal_bytes)".to_string(),
+        }
+    }
+}
+
+impl LoadQueries {
+    /// The queries of one refresh, in a fixed order, with the label filled in.
+    pub fn render(&self, node_label: &str) -> [(Figure, String); 6] {
+        let fill = |q: &str| q.replace("{node_label}", node_label);
+        [
+            (Figure::CpuAverage, fill(&self.cpu_average)),
+            (Figure::CpuPeak, fill(&self.cpu_peak)),
+            (Figure::MemoryAverage, fill(&self.memory_average)),
+            (Figure::MemoryPeak, fill(&self.memory_peak)),
+            (Figure::CpuCapacity, fill(&self.cpu_capacity)),
+            (Figure::MemoryCapacity, fill(&self.memory_capacity)),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Figure {
+    CpuAverage,
+    CpuPeak,
+    MemoryAverage,
+    MemoryPeak,
+    CpuCapacity,
+    MemoryCapacity,
+}
+
+/// Recent average and recent peak of one resource, in its unit (cores or bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Usage {
+    pub average: f64,
+    pub peak: f64,
+}
+
+/// One node's measured load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeLoad {
+    pub cpu_cores: Usage,
+    pub memory_bytes: Usage,
+    /// The machine's size as node-exporter sees it, when it reported one.
+    pub capacity: Option<Capacity>,
+    /// When Prometheus evaluated the figures.
+    #[serde(with = "humantime_serde")]
+    pub sampled_at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Capacity {
+    pub cpu_cores: f64,
+    pub memory_bytes: f64,
+}
+
+impl Capacity {
+    pub fn from_resources(r: Resources) -> Self {
+        Self {
+            cpu_cores: r.cpu_milli as f64 / 1000.0,
+            memory_bytes: r.memory_bytes as f64,
+        }
+    }
+}
+
+/// The load of every node Prometheus reported, keyed by series identity (the node
+/// label's value with any port stripped).
+#[derive(Debug, Clone, Default)]
+pub struct LoadSnapshot {
+    by_identity: HashMap<String, NodeLoad>,
+    /// Identities that reported some figures but not both averages, and so have no load.
+    pub incomplete: Vec<String>,
+}
+
+impl LoadSnapshot {
+    /// Builds a snapshot from the results of one refresh's queries.
+    pub fn from_samples(node_label: &str, results: &[(Figure, Vec<Sample>)]) -> Self {
+        let mut figures: HashMap<&str, HashMap<Figure, (f64, f64)>> = HashMap::new();
+        for (figure, samples) in results {
+            for sample in samples {
+                let Some(identity) = sample.labels.get(node_label) else {
+                    continue;
+                };
+                if sample.value.is_finite() && sample.value >= 0.0 {
+                    figures
+                        .entry(strip_port(identity))
+                        .or_default()
+                        .insert(*figure, (sample.timestamp, sample.value));
+                }
+            }
+        }
+        let mut snapshot = Self::default();
+        for (identity, f) in figures {
+            let (Some(&(cpu_at, cpu)), Some(&(mem_at, mem))) =
+                (f.get(&Figure::CpuAverage), f.get(&Figure::MemoryAverage))
+            else {
+                snapshot.incomplete.push(identity.to_string());
+                continue;
+            };
+            // A node younger than the peak window may have no peak yet: its average is all we know.
+            let peak =
+                |figure, average: f64| f.get(&figure).map_or(average, |&(_, v)| v.max(average));
+            let capacity = match (f.get(&Figure::CpuCapacity), f.get(&Figure::MemoryCapacity)) {
+                (Some(&(_, cpu_cores)), Some(&(_, memory_bytes))) => Some(Capacity {
+                    cpu_cores,
+                    memory_bytes,
+                }),
+                _ => None,
+            };
+            let load = NodeLoad {
+                cpu_cores: Usage {
+                    average: cpu,
+                    peak: peak(Figure::CpuPeak, cpu),
+                },
+                memory_bytes: Usage {
+                    average: mem,
+                    peak: peak(Figure::MemoryPeak, mem),
+                },
+                capacity,
+                sampled_at: from_unix(cpu_at.min(mem_at)),
+            };
+            snapshot.by_identity.insert(identity.to_string(), load);
+        }
+        snapshot.incomplete.sort();
+        snapshot
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_identity.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_identity.is_empty()
+    }
+
+    /// The load of a node, found by its name or one of its InternalIPs.
+    pub fn for_node(&self, node: &NodeInfo) -> Option<&NodeLoad> {
+        self.by_identity
+            .get(&node.name)
+            .or_else(|| node.addresses.iter().find_map(|a| self.by_identity.get(a)))
+    }
+
+    /// Series identities that match no known node, sorted. Empty when no node is known,
+    /// since then there is nothing to compare against.
+    pub fn unmapped(&self, nodes: &IdentityMap) -> Vec<String> {
+        if nodes.is_empty() {
+            return Vec::new();
+        }
+        let mut unmapped: Vec<String> = self
+            .by_identity
+            .keys()
+            .filter(|identity| nodes.resolve(identity).is_none())
+            .cloned()
+            .collect();
+        unmapped.sort();
+        unmapped
+    }
+}
+
+fn from_unix(seconds: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+}
+
+/// Runs one refresh: the six queries concurrently, evaluated at the same instant.
+pub async fn fetch(
+    client: &PrometheusClient,
+    config: &LoadConfig,
+) -> Result<LoadSnapshot, PrometheusError> {
+    let at = SystemTime::now();
+    let queries = config.queries.render(&config.node_label);
+    let answers = join_all(queries.iter().map(|(_, q)| client.query(q, Some(at)))).await;
+    let mut results = Vec::with_capacity(queries.len());
+    for ((figure, _), answer) in queries.iter().zip(answers) {
+        match answer {
+            Ok(samples) => results.push((*figure, samples)),
+            // Capacity only backs up a missing allocatable: its failure must not cost the load.
+            Err(e) if matches!(figure, Figure::CpuCapacity | Figure::MemoryCapacity) => {
+                tracing::warn!(error = %e, "node capacity query failed; using allocatable only");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(LoadSnapshot::from_samples(&config.node_label, &results))
+}

@@ -1,0 +1,258 @@
+//! The load-aware scorer: one pure function that gives a node's filter verdict and
+//! its 0..10 score. The extender, the descheduler's "where would this pod land"
+//! check and the benches all call it, so they never disagree.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::estimate::Estimate;
+use crate::load::{Capacity, NodeLoad};
+
+/// The highest score the scheduler accepts from an extender (`MaxExtenderPriority`).
+pub const MAX_SCORE: u8 = 10;
+/// The score of a node whose load is unknown under fail-open: neither favoured nor shunned.
+pub const NEUTRAL_SCORE: u8 = 5;
+
+/// Upper bounds on a resource's load, as fractions of the node's allocatable.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Bound on the recent (5-minute) average.
+    pub average: f64,
+    /// Bound on the recent (1-hour) peak.
+    pub peak: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    pub cpu: Limits,
+    pub memory: Limits,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            cpu: Limits {
+                average: 0.65,
+                peak: 0.80,
+            },
+            memory: Limits {
+                average: 0.80,
+                peak: 0.90,
+            },
+        }
+    }
+}
+
+/// How the score weighs resources, and how much of a resource's load is its peak.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weights {
+    pub cpu: f64,
+    pub memory: f64,
+    /// Share of the peak in the load a score is computed from; the rest is the average.
+    pub peak: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            cpu: 1.0,
+            memory: 1.0,
+            peak: 0.5,
+        }
+    }
+}
+
+/// What to do with a node whose load is missing or older than `max_age`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingMetrics {
+    /// The node passes with a neutral score: a Prometheus outage never blocks scheduling.
+    #[default]
+    FailOpen,
+    /// The node is filtered out until its load is known again.
+    FailClosed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorer {
+    pub thresholds: Thresholds,
+    pub weights: Weights,
+    pub max_age: Duration,
+    pub on_missing: MissingMetrics,
+}
+
+/// Everything the scorer needs to know about one node.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeView<'a> {
+    pub load: Option<&'a NodeLoad>,
+    /// Allocatable from Kubernetes; node-exporter's capacity is the fallback.
+    pub allocatable: Option<Capacity>,
+    /// Estimated usage of pods bound since the load was sampled.
+    pub pending: Estimate,
+}
+
+/// Projected load as fractions of allocatable.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Projection {
+    pub cpu_average: f64,
+    pub cpu_peak: f64,
+    pub memory_average: f64,
+    pub memory_peak: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub fits: bool,
+    /// Why the node failed, or why it passed without a load check.
+    pub reason: Option<String>,
+    pub score: u8,
+    /// The score before rounding, as a fraction: breaks ties between equal scores.
+    pub headroom: f64,
+    pub projection: Option<Projection>,
+}
+
+impl Scorer {
+    pub fn validate(&self) -> Result<(), String> {
+        let fraction = |name: &str, v: f64| {
+            if v > 0.0 && v <= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} is {v}; it must be a fraction in (0, 1]"))
+            }
+        };
+        fraction("thresholds.cpu.average", self.thresholds.cpu.average)?;
+        fraction("thresholds.cpu.peak", self.thresholds.cpu.peak)?;
+        fraction("thresholds.memory.average", self.thresholds.memory.average)?;
+        fraction("thresholds.memory.peak", self.thresholds.memory.peak)?;
+        let w = self.weights;
+        if !(w.cpu >= 0.0 && w.memory >= 0.0 && w.cpu + w.memory > 0.0) {
+            return Err(format!(
+                "weights.cpu ({}) and weights.memory ({}) must be non-negative, not both 0",
+                w.cpu, w.memory
+            ));
+        }
+        if !(0.0..=1.0).contains(&w.peak) {
+            return Err(format!("weights.peak is {}; it must be in [0, 1]", w.peak));
+        }
+        Ok(())
+    }
+
+    /// Judges a node for an incoming pod whose estimated usage is `incoming`.
+    pub fn evaluate(&self, now: SystemTime, node: NodeView<'_>, incoming: Estimate) -> Verdict {
+        let Some(load) = node.load else {
+            return self.unknown("no load from Prometheus for this node".to_string());
+        };
+        let age = now.duration_since(load.sampled_at).unwrap_or_default();
+        if age > self.max_age {
+            return self.unknown(format!(
+                "load is stale: sampled {}s ago, max_age is {}s",
+                age.as_secs(),
+                self.max_age.as_secs()
+            ));
+        }
+        let Some(capacity) = node.allocatable.or(load.capacity).filter(usable) else {
+            return self.unknown(
+                "node size unknown: no allocatable and no node-exporter capacity".to_string(),
+            );
+        };
+        let extra = node.pending + incoming;
+        let cpu = |v: f64| (v + extra.cpu_cores) / capacity.cpu_cores;
+        let mem = |v: f64| (v + extra.memory_bytes) / capacity.memory_bytes;
+        let p = Projection {
+            cpu_average: cpu(load.cpu_cores.average),
+            cpu_peak: cpu(load.cpu_cores.peak),
+            memory_average: mem(load.memory_bytes.average),
+            memory_peak: mem(load.memory_bytes.peak),
+        };
+        let reason = self.breaches(&p, extra);
+        let headroom = self.headroom(&p);
+        Verdict {
+            fits: reason.is_none(),
+            reason,
+            score: to_score(headroom),
+            headroom,
+            projection: Some(p),
+        }
+    }
+
+    fn unknown(&self, why: String) -> Verdict {
+        match self.on_missing {
+            MissingMetrics::FailOpen => Verdict {
+                fits: true,
+                reason: Some(format!("{why} (fail-open)")),
+                score: NEUTRAL_SCORE,
+                headroom: f64::from(NEUTRAL_SCORE) / f64::from(MAX_SCORE),
+                projection: None,
+            },
+            MissingMetrics::FailClosed => Verdict {
+                fits: false,
+                reason: Some(format!("{why} (fail-closed)")),
+                score: 0,
+                headroom: 0.0,
+                projection: None,
+            },
+        }
+    }
+
+    /// Every threshold the projection breaks, as one human-readable reason.
+    fn breaches(&self, p: &Projection, extra: Estimate) -> Option<String> {
+        let t = &self.thresholds;
+        let checks = [
+            ("cpu average", p.cpu_average, t.cpu.average),
+            ("cpu peak", p.cpu_peak, t.cpu.peak),
+            ("memory average", p.memory_average, t.memory.average),
+            ("memory peak", p.memory_peak, t.memory.peak),
+        ];
+        let mut reason = String::new();
+        for (name, value, limit) in checks {
+            if value > limit {
+                let sep = if reason.is_empty() { "" } else { ", " };
+                let _ = write!(
+                    reason,
+                    "{sep}{name} {:.0}% > {:.0}%",
+                    value * 100.0,
+                    limit * 100.0
+                );
+            }
+        }
+        if reason.is_empty() {
+            return None;
+        }
+        let _ = write!(
+            reason,
+            " of allocatable (incl. {:.2} cores, {} MiB estimated for recent and incoming pods)",
+            extra.cpu_cores,
+            (extra.memory_bytes / (1024.0 * 1024.0)).round()
+        );
+        Some(reason)
+    }
+
+    /// Weighted headroom in [0, 1]: 1 is an idle node, 0 a full one.
+    fn headroom(&self, p: &Projection) -> f64 {
+        let w = self.weights;
+        let blend = |avg: f64, peak: f64| (1.0 - w.peak) * avg + w.peak * peak;
+        let free = |load: f64| (1.0 - load).clamp(0.0, 1.0);
+        let weighted = w.cpu * free(blend(p.cpu_average, p.cpu_peak))
+            + w.memory * free(blend(p.memory_average, p.memory_peak));
+        let headroom = weighted / (w.cpu + w.memory);
+        // NaN (from weights that validate() would reject) must still land in range.
+        if headroom.is_nan() {
+            0.0
+        } else {
+            headroom.clamp(0.0, 1.0)
+        }
+    }
+}
+
+fn to_score(headroom: f64) -> u8 {
+    (headroom * f64::from(MAX_SCORE)).round() as u8
+}
+
+fn usable(c: &Capacity) -> bool {
+    c.cpu_cores > 0.0 && c.memory_bytes > 0.0
+}

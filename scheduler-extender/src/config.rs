@@ -1,0 +1,63 @@
+//! The `extender:` config section.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tidal_core::estimate::EstimationConfig;
+use tidal_core::scoring::{MissingMetrics, Thresholds, Weights};
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtenderConfig {
+    pub listen: SocketAddr,
+    /// Prefix of the verbs: `{path_prefix}/filter`, `{path_prefix}/prioritize`.
+    pub path_prefix: String,
+    /// How often load is re-read from Prometheus.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    pub on_missing_metrics: MissingMetrics,
+    pub thresholds: Thresholds,
+    pub weights: Weights,
+    pub estimation: EstimationConfig,
+    /// Largest request body accepted. Full-`Nodes` requests run to a few KiB a node.
+    pub max_body_bytes: usize,
+    /// Serve HTTPS when set.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl Default for ExtenderConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8888)),
+            path_prefix: "/scheduler".to_string(),
+            refresh_interval: Duration::from_secs(15),
+            on_missing_metrics: MissingMetrics::FailOpen,
+            thresholds: Thresholds::default(),
+            weights: Weights::default(),
+            estimation: EstimationConfig::default(),
+            max_body_bytes: 64 * 1024 * 1024,
+            tls: None,
+        }
+    }
+}
+
+impl ExtenderConfig {
+    /// The prefix in the form routes need: leading slash, no trailing slash.
+    pub fn normalized_prefix(&self) -> String {
+        let trimmed = self.path_prefix.trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The extender's shared state and its two decisions, answered from memory.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use k8s_openapi::api::core::v1::Pod;
+use parking_lot::RwLock;
+use serde_json::value::RawValue;
+use tidal_core::estimate::{Estimate, EstimationConfig};
+use tidal_core::load::{Capacity, LoadSnapshot};
+use tidal_core::node_identity::{IdentityMap, NodeInfo};
+use tidal_core::scoring::{MissingMetrics, NodeView, Scorer, Verdict};
+
+use crate::cluster::{ClusterView, RecentPod};
+use crate::config::ExtenderConfig;
+use crate::metrics::{Metrics, PolicyLabels};
+use crate::wire::{ExtenderArgs, node_info};
+
+/// The latest load and how it was obtained.
+#[derive(Debug, Default)]
+pub struct LoadState {
+    pub snapshot: LoadSnapshot,
+    /// When the last refresh succeeded.
+    pub refreshed_at: Option<SystemTime>,
+    /// Whether any refresh has finished, successfully or not.
+    pub attempted: bool,
+    pub last_error: Option<String>,
+    pub unmapped_series: Vec<String>,
+    pub unmapped_nodes: Vec<String>,
+}
+
+/// The verdicts of the last call, for the debug view.
+#[derive(Debug)]
+pub struct Decision {
+    pub verb: &'static str,
+    pub pod: String,
+    pub at: SystemTime,
+    pub verdicts: Vec<(String, Verdict)>,
+}
+
+/// A malformed request: answered with 400 and this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
+
+pub struct Extender {
+    pub scorer: Scorer,
+    pub estimation: EstimationConfig,
+    pub load: ArcSwap<LoadState>,
+    pub cluster: RwLock<ClusterView>,
+    pub last_decision: ArcSwapOption<Decision>,
+    pub metrics: Metrics,
+    /// Whether a Kubernetes watch keeps `cluster` up to date; without it nodes are
+    /// learned from full-`Nodes` requests.
+    pub watching: std::sync::atomic::AtomicBool,
+}
+
+/// The nodes of one request, in the form they were sent.
+pub enum Candidates<'a> {
+    Names(&'a [String]),
+    Nodes(Vec<(NodeInfo, &'a RawValue)>),
+}
+
+impl Candidates<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Candidates::Names(names) => names.len(),
+            Candidates::Nodes(nodes) => nodes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A decoded request, ready to judge.
+pub struct Request<'a> {
+    pub pod: &'a Pod,
+    pub candidates: Candidates<'a>,
+}
+
+impl<'a> Request<'a> {
+    pub fn parse(args: &'a ExtenderArgs) -> Result<Self, BadRequest> {
+        let pod = args
+            .pod
+            .as_ref()
+            .ok_or_else(|| BadRequest("the request has no Pod".to_string()))?;
+        let candidates = match (&args.node_names, &args.nodes) {
+            (Some(names), _) => Candidates::Names(names),
+            (None, Some(list)) => Candidates::Nodes(
+                list.items
+                    .iter()
+                    .map(|raw| node_info(raw).map(|info| (info, raw.as_ref())))
+                    .collect::<Result<_, _>>()
+                    .map_err(BadRequest)?,
+            ),
+            (None, None) => {
+                return Err(BadRequest(
+                    "the request has neither NodeNames nor Nodes; kube-scheduler sends one of them"
+                        .to_string(),
+                ));
+            }
+        };
+        Ok(Self { pod, candidates })
+    }
+}
+
+impl Extender {
+    pub fn new(config: &ExtenderConfig, max_age: Duration) -> Result<Self, String> {
+        let scorer = Scorer {
+            thresholds: config.thresholds,
+            weights: config.weights,
+            max_age,
+            on_missing: config.on_missing_metrics,
+        };
+        scorer.validate()?;
+        config.estimation.validate()?;
+        Ok(Self {
+            scorer,
+            estimation: config.estimation.clone(),
+            load: ArcSwap::from_pointee(LoadState::default()),
+            cluster: RwLock::new(ClusterView::default()),
+            last_decision: ArcSwapOption::empty(),
+            metrics: Metrics::default(),
+            watching: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn is_watching(&self) -> bool {
+        self.watching.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Judges every candidate node for the request's pod.
+    pub fn judge(&self, request: &Request<'_>, now: SystemTime) -> Vec<Verdict> {
+        if let Candidates::Nodes(nodes) = &request.candidates
+            && !self.is_watching()
+        {
+            let mut cluster = self.cluster.write();
+            for (info, _) in nodes {
+                cluster.upsert_node(info.clone());
+            }
+        }
+        let pod = request.pod;
+        let incoming = self.estimation.estimate(pod);
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let daemon = is_daemonset_pod(pod);
+        let load = self.load.load();
+        let cluster = self.cluster.read();
+        let judge = |info: &NodeInfo| {
+            let mut verdict = self.judge_node(&load.snapshot, &cluster, info, incoming, uid, now);
+            if daemon && !verdict.fits {
+                // A DaemonSet pod must run on every node; refusing it helps nobody.
+                verdict.fits = true;
+                verdict.reason = Some(format!(
+                    "DaemonSet pod: load check skipped ({})",
+                    verdict.reason.unwrap_or_default()
+                ));
+            }
+            verdict
+        };
+        let verdicts: Vec<Verdict> = match &request.candidates {
+            Candidates::Names(names) => names
+                .iter()
+                .map(|name| match cluster.node(name) {
+                    Some(info) => judge(info),
+                    None => judge(&NodeInfo::named(name.as_str())),
+                })
+                .collect(),
+            Candidates::Nodes(nodes) => nodes.iter().map(|(info, _)| judge(info)).collect(),
+        };
+        self.count_unknown(&verdicts);
+        verdicts
+    }
+
+    fn judge_node(
+        &self,
+        snapshot: &LoadSnapshot,
+        cluster: &ClusterView,
+        info: &NodeInfo,
+        incoming: Estimate,
+        uid: &str,
+        now: SystemTime,
+    ) -> Verdict {
+        let load = snapshot.for_node(info);
+        let pending = load.map_or_else(Estimate::default, |l| {
+            let since = l
+                .sampled_at
+                .checked_sub(self.estimation.window)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            cluster.pending(&info.name, since, uid).0
+        });
+        let view = NodeView {
+            load,
+            allocatable: info.allocatable.map(Capacity::from_resources),
+            pending,
+        };
+        self.scorer.evaluate(now, view, incoming)
+    }
+
+    fn count_unknown(&self, verdicts: &[Verdict]) {
+        let unknown = verdicts.iter().filter(|v| v.projection.is_none()).count() as u64;
+        if unknown > 0 {
+            let policy = match self.scorer.on_missing {
+                MissingMetrics::FailOpen => "fail-open",
+                MissingMetrics::FailClosed => "fail-closed",
+            };
+            self.metrics
+                .unknown_load_verdicts
+                .get_or_create(&PolicyLabels { policy })
+                .inc_by(unknown);
+        }
+    }
+
+    /// After scoring, counts the pod on the node it will most likely land on (our
+    /// best score), so the next pod of a burst already sees it — the scheduler gives
+    /// extenders no Reserve call. The watch replaces this guess with the real binding.
+    pub fn assume_best(&self, request: &Request<'_>, verdicts: &[Verdict], now: SystemTime) {
+        let Some(uid) = request.pod.metadata.uid.clone().filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let best = candidate_names(&request.candidates)
+            .zip(verdicts)
+            .filter(|(_, v)| v.projection.is_some())
+            .max_by(|(a, x), (b, y)| {
+                (x.score, x.headroom)
+                    .partial_cmp(&(y.score, y.headroom))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    // Equal scores: the first name wins, deterministically.
+                    .then_with(|| b.cmp(a))
+            });
+        if let Some((node, _)) = best {
+            let estimate = self.estimation.estimate(request.pod);
+            self.cluster.write().record_pod(
+                node,
+                RecentPod {
+                    uid,
+                    bound_at: now,
+                    estimate,
+                    observed: false,
+                },
+            );
+        }
+    }
+
+    pub fn record_decision(
+        &self,
+        verb: &'static str,
+        request: &Request<'_>,
+        verdicts: Vec<Verdict>,
+        now: SystemTime,
+    ) {
+        let meta = &request.pod.metadata;
+        let pod = format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or("")
+        );
+        let verdicts = candidate_names(&request.candidates)
+            .map(str::to_string)
+            .zip(verdicts)
+            .collect();
+        self.last_decision.store(Some(Arc::new(Decision {
+            verb,
+            pod,
+            at: now,
+            verdicts,
+        })));
+    }
+
+    /// Installs a fresh load and works out which nodes and series do not match up.
+    pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
+        let cluster = self.cluster.read();
+        let identities = IdentityMap::new(cluster.nodes());
+        let unmapped_series = snapshot.unmapped(&identities);
+        let mut unmapped_nodes: Vec<String> = cluster
+            .nodes()
+            .filter(|n| snapshot.for_node(n).is_none())
+            .map(|n| n.name.clone())
+            .collect();
+        unmapped_nodes.sort();
+        drop(cluster);
+        if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
+            tracing::warn!(
+                unmapped_series = ?head(&unmapped_series),
+                unmapped_nodes = ?head(&unmapped_nodes),
+                series = unmapped_series.len(),
+                nodes = unmapped_nodes.len(),
+                "some Prometheus series and nodes do not match: check load.node_label and \
+                 that node-exporter runs on every node (GET /debug/nodes lists them all)"
+            );
+        }
+        self.metrics.nodes_with_load.set(snapshot.len() as i64);
+        self.metrics
+            .unmapped_series
+            .set(unmapped_series.len() as i64);
+        self.metrics.unmapped_nodes.set(unmapped_nodes.len() as i64);
+        self.metrics.refreshes.inc();
+        self.load.store(Arc::new(LoadState {
+            snapshot,
+            refreshed_at: Some(at),
+            attempted: true,
+            last_error: None,
+            unmapped_series,
+            unmapped_nodes,
+        }));
+    }
+
+    /// Keeps the last load (the scorer judges its age) and records why the refresh failed.
+    pub fn record_refresh_error(&self, error: String) {
+        self.metrics.refresh_errors.inc();
+        let current = self.load.load();
+        self.load.store(Arc::new(LoadState {
+            snapshot: current.snapshot.clone(),
+            refreshed_at: current.refreshed_at,
+            attempted: true,
+            last_error: Some(error),
+            unmapped_series: current.unmapped_series.clone(),
+            unmapped_nodes: current.unmapped_nodes.clone(),
+        }));
+    }
+
+    /// Whether the load is fresh enough to judge by, or why not.
+    pub fn load_health(&self, now: SystemTime) -> Result<(), String> {
+        let load = self.load.load();
+        let Some(at) = load.refreshed_at else {
+            return Err(load
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "no load refresh has finished yet".to_string()));
+        };
+        let age = now.duration_since(at).unwrap_or_default();
+        if age > self.scorer.max_age {
+            return Err(format!(
+                "load is {}s old (max_age {}s); last error: {}",
+                age.as_secs(),
+                self.scorer.max_age.as_secs(),
+                load.last_error.as_deref().unwrap_or("none")
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn candidate_names<'a>(
+    candidates: &'a Candidates<'a>,
+) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+    match candidates {
+        Candidates::Names(names) => Box::new(names.iter().map(String::as_str)),
+        Candidates::Nodes(nodes) => Box::new(nodes.iter().map(|(info, _)| info.name.as_str())),
+    }
+}
+
+fn is_daemonset_pod(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "DaemonSet" && o.controller == Some(true))
+}
+
+fn head(items: &[String]) -> &[String] {
+    &items[..items.len().min(10)]
+}

@@ -1,0 +1,197 @@
+//! HTTP routes: the two extender verbs, health, metrics and the debug view.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::extender::{BadRequest, Candidates, Extender, Request};
+use crate::metrics::{Outcome, RequestLabels, Verb, VerbLabels};
+use crate::wire::{ExtenderArgs, FilterResult, HostPriority, NodeListOut};
+
+pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route(&format!("{prefix}/filter"), post(filter))
+        .route(&format!("{prefix}/prioritize"), post(prioritize))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/debug/nodes", get(crate::debug::nodes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(extender)
+}
+
+async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
+    handle(&ext, Verb::Filter, &body, filter_answer)
+}
+
+async fn prioritize(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
+    handle(&ext, Verb::Prioritize, &body, prioritize_answer)
+}
+
+/// Decodes, answers and measures one call; a malformed body is a 400 with the reason.
+fn handle(
+    ext: &Extender,
+    verb: Verb,
+    body: &[u8],
+    answer: fn(&Extender, &Request<'_>) -> serde_json::Result<Vec<u8>>,
+) -> Response {
+    let started = Instant::now();
+    let result = decode(body).and_then(|args| {
+        let request = Request::parse(&args)?;
+        answer(ext, &request).map_err(|e| BadRequest(format!("cannot encode the answer: {e}")))
+    });
+    let outcome = if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::BadRequest
+    };
+    ext.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb: verb.clone(),
+            outcome,
+        })
+        .inc();
+    ext.metrics
+        .latency
+        .get_or_create(&VerbLabels { verb })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(BadRequest(message)) => {
+            tracing::warn!(%message, "rejected a malformed extender request");
+            error_response(StatusCode::BAD_REQUEST, &message)
+        }
+    }
+}
+
+fn decode(body: &[u8]) -> Result<ExtenderArgs, BadRequest> {
+    serde_json::from_slice(body).map_err(|e| {
+        BadRequest(format!(
+            "the body is not a kube-scheduler ExtenderArgs object ({{\"Pod\": ..., \"Nodes\" or \"NodeNames\": ...}}): {e}"
+        ))
+    })
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+fn filter_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Vec<u8>> {
+    let now = SystemTime::now();
+    let verdicts = ext.judge(request, now);
+    let mut failed = std::collections::BTreeMap::new();
+    let mut passed = Vec::with_capacity(verdicts.len());
+    for (index, (name, verdict)) in crate::extender::candidate_names(&request.candidates)
+        .zip(&verdicts)
+        .enumerate()
+    {
+        if verdict.fits {
+            passed.push(index);
+        } else {
+            failed.insert(name, verdict.reason.clone().unwrap_or_default());
+        }
+    }
+    ext.metrics.filtered_nodes.inc_by(failed.len() as u64);
+    // Answer in the form we were asked in: the scheduler reads only that one.
+    let (nodes, node_names) = match &request.candidates {
+        Candidates::Names(names) => (
+            None,
+            Some(passed.iter().map(|&i| names[i].as_str()).collect()),
+        ),
+        Candidates::Nodes(nodes) => (
+            Some(NodeListOut::new(
+                passed.iter().map(|&i| nodes[i].1).collect(),
+            )),
+            None,
+        ),
+    };
+    let json = serde_json::to_vec(&FilterResult {
+        nodes,
+        node_names,
+        failed_nodes: failed,
+        failed_and_unresolvable_nodes: Default::default(),
+        error: String::new(),
+    })?;
+    ext.record_decision("filter", request, verdicts, now);
+    Ok(json)
+}
+
+fn prioritize_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Vec<u8>> {
+    let now = SystemTime::now();
+    let verdicts = ext.judge(request, now);
+    let priorities: Vec<HostPriority<'_>> = crate::extender::candidate_names(&request.candidates)
+        .zip(&verdicts)
+        .map(|(host, v)| HostPriority {
+            host,
+            score: i64::from(v.score),
+        })
+        .collect();
+    let json = serde_json::to_vec(&priorities)?;
+    ext.assume_best(request, &verdicts, now);
+    ext.record_decision("prioritize", request, verdicts, now);
+    Ok(json)
+}
+
+/// Ready once the first load refresh has finished. Without fresh load the extender
+/// still serves under fail-open (and says so in the body); under fail-closed it would
+/// refuse every node, so it reports not ready and the scheduler's `ignorable` applies.
+async fn readyz(State(ext): State<Arc<Extender>>) -> Response {
+    let load = ext.load.load();
+    if !load.attempted {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no load refresh has finished yet\n",
+        )
+            .into_response();
+    }
+    match ext.load_health(SystemTime::now()) {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()).into_response(),
+        Err(why) => match ext.scorer.on_missing {
+            tidal_core::scoring::MissingMetrics::FailOpen => (
+                StatusCode::OK,
+                format!("ready, degraded (fail-open): {why}\n"),
+            )
+                .into_response(),
+            tidal_core::scoring::MissingMetrics::FailClosed => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready (fail-closed): {why}\n"),
+            )
+                .into_response(),
+        },
+    }
+}
+
+async fn metrics(State(ext): State<Arc<Extender>>) -> Response {
+    let age = ext.load.load().refreshed_at.map_or(f64::INFINITY, |at| {
+        SystemTime::now()
+            .duration_since(at)
+            .unwrap_or_default()
+            .as_secs_f64()
+    });
+    ext.metrics.load_age_seconds.set(age);
+    ext.metrics
+        .recent_pods
+        .set(ext.cluster.read().recent_pod_count() as i64);
+    match ext.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode metrics: {e}"),
+        ),
+    }
+}

@@ -1,0 +1,118 @@
+//! Tidal's load-aware kube-scheduler extender.
+//!
+//! kube-scheduler calls `POST {prefix}/filter` and `POST {prefix}/prioritize` once per
+//! pod, on its serial scheduling cycle; every answer comes from memory, while load is
+//! refreshed from Prometheus and bindings are watched in the background.
+
+pub mod cluster;
+pub mod config;
+mod debug;
+pub mod extender;
+pub mod http;
+pub mod metrics;
+pub mod refresh;
+mod watch;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tidal_core::load::LoadConfig;
+use tidal_core::prometheus::PrometheusClient;
+use tokio::task::JoinSet;
+
+pub use crate::config::ExtenderConfig;
+pub use crate::extender::Extender;
+
+/// Everything a running extender needs.
+pub struct Options {
+    pub config: ExtenderConfig,
+    pub load: LoadConfig,
+    pub prometheus: PrometheusClient,
+    /// `None` runs without cluster access: nodes are learned from full-`Nodes`
+    /// requests and only the extender's own placements count as recent pods.
+    pub kube: Option<kube::Client>,
+}
+
+/// Builds the extender and starts its background work (load refresh, watches).
+/// The tasks stop when the returned `JoinSet` is dropped.
+pub fn start(options: &Options) -> anyhow::Result<(Arc<Extender>, JoinSet<()>)> {
+    let extender = Arc::new(
+        Extender::new(&options.config, options.load.max_age)
+            .map_err(|e| anyhow::anyhow!("invalid extender configuration: {e}"))?,
+    );
+    let mut tasks = JoinSet::new();
+    tasks.spawn(refresh::run(
+        extender.clone(),
+        options.prometheus.clone(),
+        options.load.clone(),
+        options.config.refresh_interval,
+    ));
+    match &options.kube {
+        Some(client) => {
+            tasks.spawn(watch::nodes(extender.clone(), client.clone()));
+            tasks.spawn(watch::pods(extender.clone(), client.clone()));
+        }
+        None => tracing::warn!(
+            "no Kubernetes access (no kubeconfig, not in a cluster): running without node and \
+             pod watches; nodes are learned from full-Nodes requests, and only this extender's \
+             own placements count against herding"
+        ),
+    }
+    Ok((extender, tasks))
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight calls.
+pub async fn serve(
+    options: Options,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (extender, _tasks) = start(&options)?;
+    let config = &options.config;
+    let app = http::router(extender, &config.normalized_prefix(), config.max_body_bytes);
+    let addr = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    listener
+        .set_nonblocking(true)
+        .context("configuring the listener")?;
+    match &config.tls {
+        None => {
+            tracing::info!(%addr, prefix = %config.normalized_prefix(), "extender listening (http)");
+            let listener =
+                tokio::net::TcpListener::from_std(listener).context("using the listener")?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "loading the TLS certificate {} and key {}",
+                            tls.cert_file.display(),
+                            tls.key_file.display()
+                        )
+                    })?;
+            tracing::info!(%addr, prefix = %config.normalized_prefix(), "extender listening (https)");
+            let handle = axum_server::Handle::new();
+            let on_shutdown = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, rustls)?
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?;
+        }
+    }
+    tracing::info!("extender stopped");
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The extender's own Prometheus metrics, served on `GET /metrics`.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Verb {
+    Filter,
+    Prioritize,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    Ok,
+    BadRequest,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub verb: Verb,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerbLabels {
+    pub verb: Verb,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<VerbLabels, Histogram>,
+    pub filtered_nodes: Counter,
+    pub unknown_load_verdicts: Family<PolicyLabels, Counter>,
+    pub refreshes: Counter,
+    pub refresh_errors: Counter,
+    pub load_age_seconds: Gauge<f64, AtomicU64>,
+    pub nodes_with_load: Gauge,
+    pub unmapped_nodes: Gauge,
+    pub unmapped_series: Gauge,
+    pub recent_pods: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tidal_extender");
+        let latency = Family::<VerbLabels, Histogram>::new_with_constructor(|| {
+            // 10 µs .. ~0.3 s: answers are meant to take well under a millisecond.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                1e-5, 2.0, 15,
+            ))
+        });
+        let m = Self {
+            requests: Family::default(),
+            latency,
+            filtered_nodes: Counter::default(),
+            unknown_load_verdicts: Family::default(),
+            refreshes: Counter::default(),
+            refresh_errors: Counter::default(),
+            load_age_seconds: Gauge::default(),
+            nodes_with_load: Gauge::default(),
+            unmapped_nodes: Gauge::default(),
+            unmapped_series: Gauge::default(),
+            recent_pods: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "requests",
+            "Extender calls by verb and outcome",
+            m.requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a call",
+            m.latency.clone(),
+        );
+        registry.register(
+            "filtered_nodes",
+            "Nodes refused by the filter",
+            m.filtered_nodes.clone(),
+        );
+        registry.register(
+            "unknown_load_verdicts",
+            "Verdicts given without fresh load, by the missing-metrics policy applied",
+            m.unknown_load_verdicts.clone(),
+        );
+        registry.register(
+            "load_refreshes",
+            "Load refreshes that succeeded",
+            m.refreshes.clone(),
+        );
+        registry.register(
+            "load_refresh_errors",
+            "Load refreshes that failed (Prometheus down, slow or rejecting a query)",
+            m.refresh_errors.clone(),
+        );
+        registry.register(
+            "load_age_seconds",
+            "Seconds since the last successful load refresh (+Inf before the first)",
+            m.load_age_seconds.clone(),
+        );
+        registry.register(
+            "nodes_with_load",
+            "Nodes with a load from Prometheus",
+            m.nodes_with_load.clone(),
+        );
+        registry.register(
+            "unmapped_nodes",
+            "Known nodes that no Prometheus series maps to",
+            m.unmapped_nodes.clone(),
+        );
+        registry.register(
+            "unmapped_series",
+            "Prometheus node series that map to no known node",
+            m.unmapped_series.clone(),
+        );
+        registry.register(
+            "recent_pods",
+            "Pods counted by their estimate because the load does not show them yet",
+            m.recent_pods.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,48 @@
+//! Background load refresh: the only place the extender waits on Prometheus.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tidal_core::load::{LoadConfig, fetch};
+use tidal_core::prometheus::PrometheusClient;
+
+use crate::extender::Extender;
+
+/// Refreshes load every `interval` until the task is dropped.
+pub async fn run(
+    ext: Arc<Extender>,
+    client: PrometheusClient,
+    config: LoadConfig,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        refresh_once(&ext, &client, &config).await;
+    }
+}
+
+pub async fn refresh_once(ext: &Extender, client: &PrometheusClient, config: &LoadConfig) {
+    match fetch(client, config).await {
+        Ok(snapshot) => {
+            tracing::debug!(nodes = snapshot.len(), "load refreshed");
+            ext.install_load(snapshot, SystemTime::now());
+        }
+        Err(e) => {
+            let policy = match ext.scorer.on_missing {
+                tidal_core::scoring::MissingMetrics::FailOpen => {
+                    "nodes pass with a neutral score (fail-open)"
+                }
+                tidal_core::scoring::MissingMetrics::FailClosed => {
+                    "nodes are filtered out (fail-closed)"
+                }
+            };
+            tracing::warn!(error = %e, "load refresh failed; the last load is used until it is older than load.max_age, then {policy}");
+            ext.record_refresh_error(e.to_string());
+        }
+    }
+    // Pods bound before the oldest load we could still judge by are in every average.
+    let keep = ext.estimation.window + ext.scorer.max_age;
+    ext.cluster.write().prune(SystemTime::now(), keep);
+}

@@ -1,0 +1,238 @@
+//! The extender's answers, checked against requests captured from a real kube-scheduler.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tidal_core::load::{Figure, LoadSnapshot};
+use tidal_core::prometheus::Sample;
+use tidal_scheduler_extender::{Extender, ExtenderConfig, http};
+
+const NAMES_FIXTURE: &str =
+    include_str!("../../../shared/research/fixtures/extender-filter-args-nodecache-true.json");
+const NODES_FIXTURE: &str =
+    include_str!("../../../shared/research/fixtures/extender-filter-args-nodecache-false.json");
+
+/// Busy cores on each 4-core, 16 GiB node of the fixtures.
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+const LOAD: [(&str, f64); 3] = [("node-1", 0.4), ("node-2", 3.8), ("node-3", 2.0)];
+
+fn sample(node: &str, value: f64) -> Sample {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    Sample {
+        labels: BTreeMap::from([("instance".into(), format!("{node}:9100"))]),
+        timestamp: now,
+        value,
+    }
+}
+
+fn snapshot() -> LoadSnapshot {
+    let per_node = |f: fn(f64) -> f64| {
+        LOAD.iter()
+            .map(|(n, busy)| sample(n, f(*busy)))
+            .collect::<Vec<_>>()
+    };
+    let results = vec![
+        (Figure::CpuAverage, per_node(|b| b)),
+        (Figure::CpuPeak, per_node(|b| b)),
+        (Figure::MemoryAverage, per_node(|_| 4.0 * GIB)),
+        (Figure::MemoryPeak, per_node(|_| 4.0 * GIB)),
+        (Figure::CpuCapacity, per_node(|_| 4.0)),
+        (Figure::MemoryCapacity, per_node(|_| 16.0 * GIB)),
+    ];
+    LoadSnapshot::from_samples("instance", &results)
+}
+
+struct Server {
+    url: String,
+    client: reqwest::Client,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn server(config: ExtenderConfig) -> Server {
+    let extender = Arc::new(Extender::new(&config, Duration::from_secs(60)).expect("valid config"));
+    extender.install_load(snapshot(), SystemTime::now());
+    let app = http::router(extender, "/scheduler", config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Server {
+        url,
+        client: reqwest::Client::new(),
+        _task: task,
+    }
+}
+
+impl Server {
+    async fn post(&self, verb: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/scheduler/{verb}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("extender answers");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn names_mode_filter_answers_with_node_names() {
+    let server = server(ExtenderConfig::default()).await;
+    let (status, body) = server.post("filter", NAMES_FIXTURE).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        keys(&body),
+        [
+            "Error",
+            "FailedAndUnresolvableNodes",
+            "FailedNodes",
+            "NodeNames",
+            "Nodes"
+        ]
+    );
+    assert_eq!(body["Nodes"], Value::Null);
+    assert_eq!(body["NodeNames"], json!(["node-1", "node-3"]));
+    let reason = body["FailedNodes"]["node-2"]
+        .as_str()
+        .expect("node-2 failed with a reason");
+    assert!(reason.contains("cpu average"), "{reason}");
+    assert_eq!(body["Error"], "");
+    assert_eq!(body["FailedAndUnresolvableNodes"], json!({}));
+}
+
+#[tokio::test]
+async fn full_mode_filter_returns_the_passing_nodes_verbatim() {
+    let server = server(ExtenderConfig::default()).await;
+    let (status, body) = server.post("filter", NODES_FIXTURE).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["NodeNames"], Value::Null);
+    let sent: Value = serde_json::from_str(NODES_FIXTURE).expect("fixture is JSON");
+    let sent_items = sent["Nodes"]["items"].as_array().expect("items");
+    let items = body["Nodes"]["items"]
+        .as_array()
+        .expect("Nodes.items in full mode");
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["node-1", "node-3"]);
+    // Byte-for-byte the objects that were sent, so nothing the scheduler reads is lost.
+    assert_eq!(&items[0], &sent_items[0]);
+    assert_eq!(&items[1], &sent_items[2]);
+    assert!(body["FailedNodes"]["node-2"].is_string());
+}
+
+#[tokio::test]
+async fn prioritize_answers_a_bare_array_of_host_and_score() {
+    let server = server(ExtenderConfig::default()).await;
+    for fixture in [NAMES_FIXTURE, NODES_FIXTURE] {
+        let (status, body) = server.post("prioritize", fixture).await;
+        assert_eq!(status, 200, "{body}");
+        let list = body.as_array().expect("a bare JSON array");
+        assert_eq!(list.len(), 3);
+        for entry in list {
+            assert_eq!(keys(entry), ["Host", "Score"]);
+            let score = entry["Score"].as_i64().expect("integer score");
+            assert!((0..=10).contains(&score));
+        }
+        let score = |host: &str| {
+            list.iter()
+                .find(|e| e["Host"] == host)
+                .and_then(|e| e["Score"].as_i64())
+        };
+        assert!(
+            score("node-1") > score("node-3") && score("node-3") > score("node-2"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn all_nodes_failing_still_carries_node_names() {
+    let mut config = ExtenderConfig::default();
+    config.thresholds.cpu.average = 0.01;
+    let server = server(config).await;
+    let (status, body) = server.post("filter", NAMES_FIXTURE).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["NodeNames"], json!([]));
+    assert_eq!(body["FailedNodes"].as_object().map(|o| o.len()), Some(3));
+}
+
+#[tokio::test]
+async fn unknown_nodes_pass_with_a_neutral_score_under_fail_open() {
+    let server = server(ExtenderConfig::default()).await;
+    let mut args: Value = serde_json::from_str(NAMES_FIXTURE).expect("fixture");
+    args["NodeNames"] = json!(["node-1", "node-unknown"]);
+    let (_, filtered) = server.post("filter", args.to_string()).await;
+    assert_eq!(filtered["NodeNames"], json!(["node-1", "node-unknown"]));
+    let (_, scores) = server.post("prioritize", args.to_string()).await;
+    assert_eq!(scores[1], json!({"Host": "node-unknown", "Score": 5}));
+}
+
+#[tokio::test]
+async fn lowercase_keys_are_accepted_like_go_does() {
+    let server = server(ExtenderConfig::default()).await;
+    let args: Value = serde_json::from_str(NAMES_FIXTURE).expect("fixture");
+    let lower = json!({"pod": args["Pod"], "nodes": null, "nodenames": ["node-1"]});
+    let (status, body) = server.post("filter", lower.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["NodeNames"], json!(["node-1"]));
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_400_with_a_clear_message() {
+    let server = server(ExtenderConfig::default()).await;
+    let cases = [
+        ("{not json", "not a kube-scheduler ExtenderArgs"),
+        (r#"{"Pod": 5, "NodeNames": []}"#, "invalid type"),
+        (
+            r#"{"Pod": {"metadata": {"name": "p"}}, "Nodes": null, "NodeNames": null}"#,
+            "neither NodeNames nor Nodes",
+        ),
+        (r#"{"Nodes": null, "NodeNames": ["a"]}"#, "no Pod"),
+        (
+            r#"{"Pod": {}, "Nodes": {"items": [{"metadata": {}}]}, "NodeNames": null}"#,
+            "no metadata.name",
+        ),
+        (r#"{"Pod": {}, "NodeNames": [1, 2]}"#, "invalid type"),
+    ];
+    for verb in ["filter", "prioritize"] {
+        for (body, expected) in cases {
+            let (status, answer) = server.post(verb, body).await;
+            assert_eq!(status, 400, "{verb} {body}: {answer}");
+            let message = answer["error"].as_str().unwrap_or_default();
+            assert!(message.contains(expected), "{verb} {body}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let config = ExtenderConfig {
+        max_body_bytes: 1024,
+        ..ExtenderConfig::default()
+    };
+    let server = server(config).await;
+    let (status, _) = server.post("filter", NAMES_FIXTURE).await;
+    assert_eq!(status, 413);
+}

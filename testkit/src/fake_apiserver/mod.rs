@@ -1,0 +1,334 @@
+//! An in-process fake Kubernetes API server for tests.
+//!
+//! It answers kube-apiserver's HTTP/JSON protocol on loopback so that code under test talks to
+//! it through the real `kube` client: lists with label and field selectors, watches with
+//! resourceVersion resumption, bookmarks and 410 Expired, streaming lists
+//! (`sendInitialEvents`), create/get/replace/patch/delete with real `Status` errors, the status
+//! subresource and `pods/binding`. Objects live in one store under one cluster-wide
+//! resourceVersion, like etcd. Tests seed and change objects directly with [`FakeApiServer::add`],
+//! [`FakeApiServer::modify`] and friends, which emit watch events like API writes do.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use k8s_openapi::api::core::v1::Pod;
+//! use kube::Api;
+//! let server = tidal_testkit::fake_apiserver::FakeApiServer::start().await?;
+//! server.add(&serde_json::from_value::<Pod>(serde_json::json!({"metadata": {"name": "p"}}))?)?;
+//! let pods: Api<Pod> = Api::default_namespaced(server.client());
+//! assert_eq!(pods.list(&Default::default()).await?.items.len(), 1);
+//! # Ok(()) }
+//! ```
+
+mod patch;
+mod resources;
+mod routes;
+mod selectors;
+mod status;
+mod store;
+mod watch;
+
+use anyhow::{Context, anyhow};
+use axum::http::{Method, Uri};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{ObjectKey, Origin, Res, Store};
+use tokio::task::JoinHandle;
+
+/// One request the server received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, empty if none.
+    pub query: String,
+}
+
+/// State shared by the handlers and the test-side API.
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    /// Flips to `true` (or closes) when the server stops; open watches end on it.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    addr: SocketAddr,
+}
+
+impl Shared {
+    fn record(&self, method: &Method, uri: &Uri) {
+        tracing::debug!(%method, %uri, "fake apiserver request");
+        self.requests.lock().push(RecordedRequest {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or_default().to_string(),
+        });
+    }
+}
+
+/// A fake kube-apiserver on `127.0.0.1`, serving until dropped or [`shut down`](Self::shutdown).
+pub struct FakeApiServer {
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The served resource for a Rust type, e.g. `pods` for [`Pod`].
+fn resource_of<K: Resource<DynamicType = ()>>() -> anyhow::Result<Res> {
+    resources::find(&K::group(&()), &K::version(&()), &K::plural(&())).ok_or_else(|| {
+        anyhow!(
+            "{} is not served by the fake API server (add it to fake_apiserver::resources::RESOURCES)",
+            K::kind(&())
+        )
+    })
+}
+
+fn key_of<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> anyhow::Result<ObjectKey> {
+    Ok(ObjectKey::new(resource_of::<K>()?, namespace, name))
+}
+
+fn typed<K: DeserializeOwned>(value: Value) -> anyhow::Result<K> {
+    serde_json::from_value(value).context("stored object does not deserialize as its Rust type")
+}
+
+impl FakeApiServer {
+    /// Binds `127.0.0.1:0` and serves in a background task of the current tokio runtime.
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .context("binding the fake API server to loopback")?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new()),
+            requests: Mutex::new(Vec::new()),
+            shutdown: stopped.clone(),
+            addr,
+        });
+        let app = routes::router(Arc::clone(&shared));
+        let mut stopped = stopped;
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                // Also resolves when the sender is dropped with the server.
+                let _ = stopped.wait_for(|stop| *stop).await;
+            });
+            if let Err(err) = serve.await {
+                tracing::warn!(%err, "fake API server stopped with an error");
+            }
+        });
+        Ok(Self {
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Stops serving: open watches end, and this waits (up to 5 s) for connections to close.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// A client configuration for this server (plain HTTP, no auth), for tests that adjust it.
+    pub fn config(&self) -> kube::Config {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(self.shared.addr.to_string())
+            .path_and_query("/")
+            .build()
+            .expect("a socket address is a valid URI authority");
+        kube::Config::new(uri)
+    }
+
+    /// A `kube::Client` for this server, configured as `kube::Config::new(url)` is by default.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config())
+            .expect("a plain-HTTP client needs no TLS or auth setup")
+    }
+
+    /// A kubeconfig whose current context points at this server, for `--kubeconfig`/`KUBECONFIG`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: {url}
+contexts:
+- name: fake
+  context:
+    cluster: fake
+    user: fake
+    namespace: default
+current-context: fake
+users:
+- name: fake
+  user: {{}}
+preferences: {{}}
+",
+            url = self.url()
+        )
+    }
+
+    /// Stores a new object as a test fixture: resourceVersion is assigned, `uid`,
+    /// `creationTimestamp` (and `generation` for workloads) filled in only when missing, status
+    /// kept as given, a namespaced object without namespace goes to `default`. Emits ADDED.
+    pub fn add<K>(&self, obj: &K) -> anyhow::Result<K>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
+    {
+        let res = resource_of::<K>()?;
+        let value = serde_json::to_value(obj)?;
+        let stored = self
+            .shared
+            .store
+            .lock()
+            .create(res, value, Origin::Fixture, false)?;
+        typed(stored)
+    }
+
+    /// The stored object as JSON (with `kind` and `apiVersion`). Use `""` as namespace for cluster-scoped types.
+    pub fn get_json<K: Resource<DynamicType = ()>>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let key = key_of::<K>(namespace, name).ok()?;
+        self.shared.store.lock().get(&key).cloned()
+    }
+
+    /// The stored object. Use `""` as namespace for cluster-scoped types.
+    pub fn get<K>(&self, namespace: &str, name: &str) -> Option<K>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned,
+    {
+        self.get_json::<K>(namespace, name)
+            .and_then(|v| typed(v).ok())
+    }
+
+    /// All stored objects of a type, in every namespace, in etcd key order.
+    pub fn list<K>(&self) -> anyhow::Result<Vec<K>>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned,
+    {
+        let res = resource_of::<K>()?;
+        let values: Vec<Value> = self
+            .shared
+            .store
+            .lock()
+            .list(res, None)
+            .into_iter()
+            .cloned()
+            .collect();
+        values.into_iter().map(typed).collect()
+    }
+
+    /// Replaces a stored object unconditionally (its resourceVersion is ignored); metadata it
+    /// leaves out (`uid`, `creationTimestamp`, ...) is kept. Emits MODIFIED unless nothing changed.
+    pub fn update<K>(&self, obj: &K) -> anyhow::Result<K>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
+    {
+        let res = resource_of::<K>()?;
+        let mut value = serde_json::to_value(obj)?;
+        store::meta_mut(&mut value).remove("resourceVersion");
+        let stored = self
+            .shared
+            .store
+            .lock()
+            .update(res, value, Origin::Fixture, false)?;
+        typed(stored)
+    }
+
+    /// Changes a stored object in place under the store lock (the closure must not call this
+    /// server). `.spec` changes bump `generation` for workload types unless the closure sets it.
+    /// Emits MODIFIED unless nothing changed.
+    pub fn modify<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut K),
+    ) -> anyhow::Result<K>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
+    {
+        let key = key_of::<K>(namespace, name)?;
+        let mut store = self.shared.store.lock();
+        let current = store
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| anyhow!("{} {namespace}/{name} not found", key.res.qualified()))?;
+        let mut obj: K = typed(current)?;
+        change(&mut obj);
+        let mut value = serde_json::to_value(&obj)?;
+        store::meta_mut(&mut value).remove("resourceVersion");
+        let stored = store.modify(&key, Origin::Fixture, false, |stored| {
+            *stored = value;
+            Ok(())
+        })?;
+        typed(stored)
+    }
+
+    /// Removes a stored object at once (no finalizers, no grace period). Emits DELETED.
+    pub fn delete<K: Resource<DynamicType = ()>>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        let key = key_of::<K>(namespace, name)?;
+        self.shared.store.lock().remove(&key)?;
+        Ok(())
+    }
+
+    /// Binds a pod to a node as `POST pods/{name}/binding` does: sets `spec.nodeName`, sets
+    /// `PodScheduled=True` and emits MODIFIED. Fails like the real binding if the pod is
+    /// already assigned (`pod x is already assigned to node "n"`), missing or being deleted.
+    pub fn bind_pod(&self, namespace: &str, name: &str, node: &str) -> anyhow::Result<Pod> {
+        let key = key_of::<Pod>(namespace, name)?;
+        let bound = self
+            .shared
+            .store
+            .lock()
+            .bind(&key, node, None, &Map::new(), false)?;
+        typed(bound)
+    }
+
+    /// The cluster-wide resourceVersion of the last write.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store.lock().revision()
+    }
+
+    /// Drops the change history, like an etcd compaction: a watch from any older
+    /// resourceVersion now gets `410 Expired`.
+    pub fn compact(&self) {
+        self.shared.store.lock().compact();
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.requests.lock().clear();
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        // Ends open watches and starts the graceful shutdown; `shutdown()` also waits for it.
+        let _ = self.stop.send(true);
+    }
+}

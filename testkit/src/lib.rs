@@ -1,0 +1,3 @@
+pub mod fake_apiserver;
+pub mod metrics;
+pub mod prometheus;

@@ -1,0 +1,829 @@
+//! Synthetic cluster metrics with the real series names and label sets of
+//! node-exporter, cAdvisor (as scraped from the kubelet) and
+//! kube-state-metrics, rendered as OpenMetrics text for
+//! `promtool tsdb create-blocks-from openmetrics`.
+//!
+//! ```
+//! use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile};
+//!
+//! let cluster = ClusterMetrics::new() // the last 2 hours ending now, one sample every 15 s
+//!     .node(
+//!         Node::new("node-a", "10.0.0.1:9100")
+//!             .cpus(4)
+//!             .busy(0.9)
+//!             .memory_used(0.6)
+//!             .exporter_label("node", "node-a"),
+//!     )
+//!     .pod(
+//!         Pod::new("shop", "web-0", "node-a")
+//!             .owner("ReplicaSet", "web-5d9c7")
+//!             .container(Container::new("web").cpu(0.5).memory(200e6).requests(0.25, 256 << 20)),
+//!     );
+//! let text = cluster.to_openmetrics();
+//! assert!(text.ends_with("# EOF\n"));
+//! ```
+//!
+//! Times are whole Unix seconds: the OpenMetrics parser turns a timestamp into
+//! milliseconds with `int64(seconds * 1000)`, which truncates fractions like
+//! `.015` to the wrong millisecond.
+//!
+//! Counters start at 0 at `start`, as if every node and container had started
+//! then, and grow by `rate(t) * step` per step, so `rate()` over a window
+//! returns the configured value (averaged over the window).
+//!
+//! Size: one sample per series per step. With the defaults (2 h, 15 s: 481
+//! points) a node is `4 * cpus + 9` series (4 CPUs: 25 series, about 12,000
+//! samples, about 1.3 MB of text), a pod `3` series plus `2` per container,
+//! plus `2` per container with requests. [`ClusterMetrics::sample_count`]
+//! gives the exact figure.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A value as a function of time (Unix seconds): a busy fraction, cores or bytes.
+#[derive(Clone)]
+pub struct Profile(Arc<dyn Fn(i64) -> f64 + Send + Sync>);
+
+impl Profile {
+    /// The same value at every instant.
+    pub fn constant(value: f64) -> Self {
+        Self::from_fn(move |_| value)
+    }
+
+    /// `peak` inside `window` (Unix seconds, end excluded), `base` elsewhere.
+    pub fn spike(base: f64, peak: f64, window: Range<i64>) -> Self {
+        Self::from_fn(move |t| if window.contains(&t) { peak } else { base })
+    }
+
+    /// Any deterministic function of Unix seconds.
+    pub fn from_fn(f: impl Fn(i64) -> f64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// The value at `t` (Unix seconds).
+    pub fn at(&self, t: i64) -> f64 {
+        (self.0)(t)
+    }
+}
+
+impl From<f64> for Profile {
+    fn from(value: f64) -> Self {
+        Self::constant(value)
+    }
+}
+
+/// A node seen by node-exporter (and by kube-state-metrics as a Kubernetes node).
+#[derive(Clone)]
+pub struct Node {
+    name: String,
+    instance: String,
+    cpus: u32,
+    memory_bytes: u64,
+    allocatable: Option<(f64, u64)>,
+    busy: Profile,
+    memory_used: Profile,
+    exporter_labels: Vec<(String, String)>,
+    kube_labels: Vec<(String, String)>,
+}
+
+impl Node {
+    /// A node named `name` (the Kubernetes node name) whose node-exporter
+    /// target is `instance`, usually `IP:9100`. Defaults: 4 CPUs, 16 GiB,
+    /// 20 % busy, 50 % of memory used.
+    pub fn new(name: impl Into<String>, instance: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            instance: instance.into(),
+            cpus: 4,
+            memory_bytes: 16 << 30,
+            allocatable: None,
+            busy: Profile::constant(0.2),
+            memory_used: Profile::constant(0.5),
+            exporter_labels: Vec::new(),
+            kube_labels: Vec::new(),
+        }
+    }
+
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// `MemTotal`, and the node's memory capacity.
+    pub fn memory_bytes(mut self, bytes: u64) -> Self {
+        self.memory_bytes = bytes;
+        self
+    }
+
+    /// Allocatable CPU cores and memory bytes; defaults to the capacity.
+    pub fn allocatable(mut self, cores: f64, memory_bytes: u64) -> Self {
+        self.allocatable = Some((cores, memory_bytes));
+        self
+    }
+
+    /// Fraction (0..=1, clamped) of every CPU's time spent in `user` + `system`,
+    /// i.e. what `rate(node_cpu_seconds_total{mode!="idle",mode!="iowait"})` measures.
+    pub fn busy(mut self, fraction: impl Into<Profile>) -> Self {
+        self.busy = fraction.into();
+        self
+    }
+
+    /// Fraction (0..=1, clamped) of `MemTotal` that is not `MemAvailable`.
+    pub fn memory_used(mut self, fraction: impl Into<Profile>) -> Self {
+        self.memory_used = fraction.into();
+        self
+    }
+
+    /// An extra label on the node-exporter series, e.g. `node="node-a"` as
+    /// added by a relabelling rule.
+    pub fn exporter_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.exporter_labels.push((name.into(), value.into()));
+        self
+    }
+
+    /// A Kubernetes node label, exported by kube-state-metrics as
+    /// `kube_node_labels{label_<sanitized name>=...}`. A real kube-state-metrics
+    /// only exports labels listed in `--metric-labels-allowlist`.
+    pub fn kube_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.kube_labels.push((name.into(), value.into()));
+        self
+    }
+
+    fn ip(&self) -> &str {
+        self.instance
+            .rsplit_once(':')
+            .map_or(self.instance.as_str(), |(ip, _port)| ip)
+    }
+}
+
+/// A pod, seen by cAdvisor on its node and by kube-state-metrics.
+#[derive(Clone)]
+pub struct Pod {
+    namespace: String,
+    name: String,
+    node: String,
+    owner: Option<(String, String)>,
+    containers: Vec<Container>,
+}
+
+impl Pod {
+    /// A pod running on the node named `node` (see [`Node::new`]).
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        node: impl Into<String>,
+    ) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            node: node.into(),
+            owner: None,
+            containers: Vec::new(),
+        }
+    }
+
+    /// The controlling owner, e.g. `("ReplicaSet", "web-5d9c7")`. Without one
+    /// the pod is bare and `kube_pod_owner` says `<none>`, as kube-state-metrics does.
+    pub fn owner(mut self, kind: impl Into<String>, name: impl Into<String>) -> Self {
+        self.owner = Some((kind.into(), name.into()));
+        self
+    }
+
+    pub fn container(mut self, container: Container) -> Self {
+        self.containers.push(container);
+        self
+    }
+
+    /// Deterministic stand-in for the pod's UID.
+    fn uid(&self) -> String {
+        let h = |seed| fnv1a(seed, &[&self.namespace, &self.name]);
+        let (a, b) = (h(1), h(2));
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// The cgroup path cAdvisor reports in `id` (cgroupfs driver layout).
+    fn cgroup(&self) -> String {
+        let qos = if self.containers.iter().any(|c| c.requests.is_some()) {
+            "burstable"
+        } else {
+            "besteffort"
+        };
+        format!("/kubepods/{qos}/pod{}", self.uid())
+    }
+}
+
+/// A container of a [`Pod`].
+#[derive(Clone)]
+pub struct Container {
+    name: String,
+    image: String,
+    cpu_cores: Profile,
+    memory_bytes: Profile,
+    requests: Option<(f64, u64)>,
+}
+
+impl Container {
+    /// Defaults: image `registry.example/<name>:1.0`, 0.1 cores, 100 MB, no requests.
+    pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Self {
+            image: format!("registry.example/{name}:1.0"),
+            name,
+            cpu_cores: Profile::constant(0.1),
+            memory_bytes: Profile::constant(100e6),
+            requests: None,
+        }
+    }
+
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// CPU used, in cores (the rate of `container_cpu_usage_seconds_total`).
+    pub fn cpu(mut self, cores: impl Into<Profile>) -> Self {
+        self.cpu_cores = cores.into();
+        self
+    }
+
+    /// `container_memory_working_set_bytes`.
+    pub fn memory(mut self, bytes: impl Into<Profile>) -> Self {
+        self.memory_bytes = bytes.into();
+        self
+    }
+
+    /// CPU (cores) and memory (bytes) requests.
+    pub fn requests(mut self, cores: f64, memory_bytes: u64) -> Self {
+        self.requests = Some((cores, memory_bytes));
+        self
+    }
+
+    /// Deterministic stand-in for the 64-hex-digit container ID.
+    fn id(&self, pod: &Pod) -> String {
+        (0..4)
+            .map(|seed| {
+                format!(
+                    "{:016x}",
+                    fnv1a(seed, &[&pod.namespace, &pod.name, &self.name])
+                )
+            })
+            .collect()
+    }
+}
+
+/// The whole synthetic cluster over one time range.
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    start: i64,
+    end: i64,
+    step: i64,
+    nodes: Vec<Node>,
+    pods: Vec<Pod>,
+}
+
+impl Default for ClusterMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClusterMetrics {
+    /// The last 2 hours ending now (whole seconds), one sample every 15 s.
+    pub fn new() -> Self {
+        let end = unix_now();
+        Self {
+            start: end - 2 * 3600,
+            end,
+            step: 15,
+            nodes: Vec::new(),
+            pods: Vec::new(),
+        }
+    }
+
+    /// Samples at `start`, `start + step`, ... up to `end` inclusive (Unix seconds).
+    pub fn range(mut self, start: i64, end: i64) -> Self {
+        assert!(start <= end, "range start {start} is after end {end}");
+        self.start = start;
+        self.end = end;
+        self
+    }
+
+    /// Time between samples, the scrape interval; whole seconds, at least 1 s.
+    pub fn step(mut self, step: Duration) -> Self {
+        assert!(step.as_secs() >= 1, "step {step:?} is shorter than 1 s");
+        self.step = step.as_secs() as i64;
+        self
+    }
+
+    pub fn node(mut self, node: Node) -> Self {
+        self.nodes.push(node);
+        self
+    }
+
+    pub fn pod(mut self, pod: Pod) -> Self {
+        self.pods.push(pod);
+        self
+    }
+
+    /// Time of the first sample (Unix seconds).
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// Time of the last sample (Unix seconds): `start` plus a whole number of
+    /// steps, at most the configured end.
+    pub fn end(&self) -> i64 {
+        self.timestamps().last().unwrap_or(self.start)
+    }
+
+    /// Seconds between samples.
+    pub fn step_secs(&self) -> i64 {
+        self.step
+    }
+
+    /// Total number of samples [`Self::to_openmetrics`] writes.
+    pub fn sample_count(&self) -> usize {
+        self.families()
+            .iter()
+            .map(|f| f.series.len())
+            .sum::<usize>()
+            * self.timestamps().count()
+    }
+
+    /// OpenMetrics text: one `# TYPE` line per family, then each series with
+    /// its samples in time order, then `# EOF`. promtool needs per-series time
+    /// order: its appender silently drops a sample older than the previous one
+    /// of the same series. A family's samples are contiguous, as the format requires.
+    pub fn to_openmetrics(&self) -> String {
+        let times: Vec<i64> = self.timestamps().collect();
+        let mut out = String::new();
+        for family in self.families() {
+            family.render(&times, &mut out);
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+
+    fn timestamps(&self) -> impl Iterator<Item = i64> + use<> {
+        (self.start..=self.end).step_by(self.step as usize)
+    }
+
+    fn families(&self) -> Vec<Family> {
+        let mut families = self.node_exporter();
+        families.extend(self.cadvisor());
+        families.extend(self.kube_state_metrics());
+        families
+    }
+
+    fn node_exporter(&self) -> Vec<Family> {
+        let mut cpu = Family::counter("node_cpu_seconds");
+        let mut total = Family::gauge("node_memory_MemTotal_bytes");
+        let mut available = Family::gauge("node_memory_MemAvailable_bytes");
+        for node in &self.nodes {
+            let target = |extra: &[(&str, String)]| {
+                let mut labels = Labels::new();
+                for (name, value) in extra {
+                    labels.push(name, value);
+                }
+                labels.push("instance", &node.instance);
+                labels.push("job", "node-exporter");
+                for (name, value) in &node.exporter_labels {
+                    labels.push(name, value);
+                }
+                labels
+            };
+            for n in 0..node.cpus {
+                for mode in CpuMode::ALL {
+                    let labels =
+                        target(&[("cpu", n.to_string()), ("mode", mode.name().to_owned())]);
+                    let busy = |t| node.busy.at(t).clamp(0.0, 1.0);
+                    cpu.push(labels, self.counter(|t| mode.share(busy(t))));
+                }
+            }
+            let bytes = node.memory_bytes as f64;
+            total.push(target(&[]), self.gauge(|_| bytes));
+            let free = |t| (bytes * (1.0 - node.memory_used.at(t).clamp(0.0, 1.0))).round();
+            available.push(target(&[]), self.gauge(free));
+        }
+        vec![cpu, total, available]
+    }
+
+    /// As scraped by kube-prometheus-stack from the kubelet's
+    /// `/metrics/cadvisor`: cAdvisor's own labels (`namespace`, `pod`,
+    /// `container`, `id`, `image`, `name`) plus the target's `instance`
+    /// (kubelet `IP:10250`), `job`, `metrics_path` and `node`.
+    ///
+    /// cAdvisor also reports each pod's cgroup as a series with `container=""`
+    /// (and `image=""`, `name=""`), whose value is the sum over the pod's
+    /// containers; Prometheus drops empty labels, so these series have no
+    /// `container` label at all. Per-container queries must exclude them with
+    /// `container!=""` or they count every pod twice.
+    fn cadvisor(&self) -> Vec<Family> {
+        let mut cpu = Family::counter("container_cpu_usage_seconds");
+        let mut memory = Family::gauge("container_memory_working_set_bytes");
+        for pod in &self.pods {
+            let instance = self
+                .nodes
+                .iter()
+                .find(|n| n.name == pod.node)
+                .map_or_else(|| pod.node.clone(), |n| format!("{}:10250", n.ip()));
+            let target = |container: &str, id: &str, image: &str, name: &str| {
+                let mut labels = Labels::new();
+                labels.push("namespace", &pod.namespace);
+                labels.push("pod", &pod.name);
+                labels.push("container", container);
+                labels.push("id", id);
+                labels.push("image", image);
+                labels.push("name", name);
+                labels.push("instance", &instance);
+                labels.push("job", "kubelet");
+                labels.push("metrics_path", "/metrics/cadvisor");
+                labels.push("node", &pod.node);
+                labels
+            };
+            let cgroup = pod.cgroup();
+            for c in &pod.containers {
+                let id = c.id(pod);
+                let labels = target(&c.name, &format!("{cgroup}/{id}"), &c.image, &id);
+                cpu.push(labels.clone(), self.counter(|t| c.cpu_cores.at(t)));
+                memory.push(labels, self.gauge(|t| c.memory_bytes.at(t).round()));
+            }
+            let pod_sum = |f: fn(&Container, i64) -> f64| {
+                move |t| pod.containers.iter().map(|c| f(c, t)).sum::<f64>()
+            };
+            let labels = target("", &cgroup, "", "");
+            cpu.push(
+                labels.clone(),
+                self.counter(pod_sum(|c, t| c.cpu_cores.at(t))),
+            );
+            memory.push(
+                labels,
+                self.gauge(pod_sum(|c, t| c.memory_bytes.at(t).round())),
+            );
+        }
+        vec![cpu, memory]
+    }
+
+    /// As scraped by kube-prometheus-stack, which sets `honor_labels: true`:
+    /// a series keeps its own `namespace`, `pod` and `container`, and where it
+    /// has none (node series, `kube_pod_owner`) it gets kube-state-metrics'
+    /// own pod's, e.g. `namespace="monitoring"`. Only the `cpu`, `memory` and
+    /// `pods` resources are emitted.
+    fn kube_state_metrics(&self) -> Vec<Family> {
+        let mut allocatable = Family::gauge("kube_node_status_allocatable");
+        let mut capacity = Family::gauge("kube_node_status_capacity");
+        let mut node_labels = Family::gauge("kube_node_labels");
+        let mut requests = Family::gauge("kube_pod_container_resource_requests");
+        let mut owner = Family::gauge("kube_pod_owner");
+        let resources = |cores: f64, bytes: u64| {
+            [
+                ("cpu", "core", cores),
+                ("memory", "byte", bytes as f64),
+                ("pods", "integer", 110.0),
+            ]
+        };
+        for node in &self.nodes {
+            let capacity_values = resources(f64::from(node.cpus), node.memory_bytes);
+            let (cores, bytes) = node
+                .allocatable
+                .unwrap_or((f64::from(node.cpus), node.memory_bytes));
+            for (family, values) in [
+                (&mut capacity, capacity_values),
+                (&mut allocatable, resources(cores, bytes)),
+            ] {
+                for (resource, unit, value) in values {
+                    let labels =
+                        ksm(&[("node", &node.name), ("resource", resource), ("unit", unit)]);
+                    family.push(labels, self.gauge(|_| value));
+                }
+            }
+            let names: Vec<String> = node
+                .kube_labels
+                .iter()
+                .map(|(k, _)| format!("label_{}", sanitize(k)))
+                .collect();
+            let values = node.kube_labels.iter().map(|(_, v)| v.as_str());
+            let mut own = vec![("node", node.name.as_str())];
+            own.extend(names.iter().map(String::as_str).zip(values));
+            node_labels.push(ksm(&own), self.gauge(|_| 1.0));
+        }
+        for pod in &self.pods {
+            let uid = pod.uid();
+            let pod_labels = [
+                ("namespace", pod.namespace.as_str()),
+                ("pod", &pod.name),
+                ("uid", &uid),
+            ];
+            let (kind, name, controller) = match &pod.owner {
+                Some((kind, name)) => (kind.as_str(), name.as_str(), "true"),
+                None => ("<none>", "<none>", "<none>"),
+            };
+            let own = [
+                ("owner_kind", kind),
+                ("owner_name", name),
+                ("owner_is_controller", controller),
+            ];
+            owner.push(ksm(&[&pod_labels[..], &own].concat()), self.gauge(|_| 1.0));
+            for c in &pod.containers {
+                let Some((cores, bytes)) = c.requests else {
+                    continue;
+                };
+                for (resource, unit, value) in
+                    [("cpu", "core", cores), ("memory", "byte", bytes as f64)]
+                {
+                    let own = [
+                        ("container", c.name.as_str()),
+                        ("node", &pod.node),
+                        ("resource", resource),
+                        ("unit", unit),
+                    ];
+                    requests.push(
+                        ksm(&[&pod_labels[..], &own].concat()),
+                        self.gauge(|_| value),
+                    );
+                }
+            }
+        }
+        vec![allocatable, capacity, node_labels, requests, owner]
+    }
+
+    fn gauge(&self, value: impl Fn(i64) -> f64) -> Vec<f64> {
+        self.timestamps().map(value).collect()
+    }
+
+    /// Integrates a per-second rate from 0 at `start` (left Riemann sum, so a
+    /// constant rate gives an exactly linear counter).
+    fn counter(&self, rate: impl Fn(i64) -> f64) -> Vec<f64> {
+        let mut value = 0.0;
+        self.timestamps()
+            .map(|t| {
+                let current = value;
+                value += rate(t) * self.step as f64;
+                current
+            })
+            .collect()
+    }
+}
+
+/// The modes emitted for `node_cpu_seconds_total`; node-exporter also has
+/// `irq`, `nice`, `softirq` and `steal`, always 0 here so left out.
+#[derive(Clone, Copy)]
+enum CpuMode {
+    Idle,
+    Iowait,
+    System,
+    User,
+}
+
+impl CpuMode {
+    const ALL: [Self; 4] = [Self::Idle, Self::Iowait, Self::System, Self::User];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Iowait => "iowait",
+            Self::System => "system",
+            Self::User => "user",
+        }
+    }
+
+    /// Seconds per second in this mode when `busy` of the time is user +
+    /// system; 2 % of the rest waits on I/O. The shares sum to 1.
+    fn share(self, busy: f64) -> f64 {
+        match self {
+            Self::Idle => (1.0 - busy) * 0.98,
+            Self::Iowait => (1.0 - busy) * 0.02,
+            Self::System => busy * 0.3,
+            Self::User => busy * 0.7,
+        }
+    }
+}
+
+/// The target labels kube-prometheus-stack puts on every kube-state-metrics
+/// series, overridden by the series' own (`honor_labels: true`).
+fn ksm(own: &[(&str, &str)]) -> Labels {
+    let target = [
+        ("container", "kube-state-metrics"),
+        ("endpoint", "http"),
+        ("instance", "10.244.0.10:8080"),
+        ("job", "kube-state-metrics"),
+        ("namespace", "monitoring"),
+        ("pod", "kube-state-metrics-6d4b7c9f8-x2x7q"),
+        ("service", "kube-state-metrics"),
+    ];
+    let mut labels = Labels::new();
+    for (name, value) in own {
+        labels.push(name, value);
+    }
+    for (name, value) in target {
+        if !own.iter().any(|(n, _)| *n == name) {
+            labels.push(name, value);
+        }
+    }
+    labels
+}
+
+/// Label pairs, already escaped and joined: `a="1",b="2"`.
+#[derive(Clone)]
+struct Labels(String);
+
+impl Labels {
+    fn new() -> Self {
+        Self(String::new())
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push(',');
+        }
+        self.0.push_str(name);
+        self.0.push_str("=\"");
+        for ch in value.chars() {
+            match ch {
+                '\\' => self.0.push_str("\\\\"),
+                '"' => self.0.push_str("\\\""),
+                '\n' => self.0.push_str("\\n"),
+                _ => self.0.push(ch),
+            }
+        }
+        self.0.push('"');
+    }
+}
+
+/// One metric family: a `# TYPE` line and its series.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    /// Sample name: counters' samples carry `_total`, gauges' the family name.
+    sample_name: String,
+    series: Vec<(Labels, Vec<f64>)>,
+}
+
+impl Family {
+    fn counter(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: "counter",
+            sample_name: format!("{name}_total"),
+            series: Vec::new(),
+        }
+    }
+
+    fn gauge(name: &'static str) -> Self {
+        Self {
+            name,
+            kind: "gauge",
+            sample_name: name.to_owned(),
+            series: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, labels: Labels, values: Vec<f64>) {
+        self.series.push((labels, values));
+    }
+
+    fn render(&self, times: &[i64], out: &mut String) {
+        if self.series.is_empty() {
+            return;
+        }
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for (labels, values) in &self.series {
+            for (t, v) in times.iter().zip(values) {
+                let _ = writeln!(out, "{}{{{}}} {v} {t}", self.sample_name, labels.0);
+            }
+        }
+    }
+}
+
+/// The current time in whole Unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A Kubernetes label name as kube-state-metrics turns it into a Prometheus
+/// label name: every character outside `[a-zA-Z0-9_]` becomes `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// FNV-1a over `parts` with a seed, for deterministic IDs.
+fn fnv1a(seed: u64, parts: &[&str]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64 ^ seed;
+    for part in parts {
+        for byte in part.bytes().chain([b'/']) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_tiny_node_renders_exact_openmetrics() {
+        let cluster = ClusterMetrics::new().range(1_000, 1_030).node(
+            Node::new("n", "10.0.0.1:9100")
+                .cpus(1)
+                .memory_bytes(1000)
+                .busy(0.5)
+                .memory_used(0.25),
+        );
+        let text = cluster.to_openmetrics();
+        let cpu: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("mode=\"user\""))
+            .collect();
+        assert_eq!(
+            cpu,
+            [
+                r#"node_cpu_seconds_total{cpu="0",mode="user",instance="10.0.0.1:9100",job="node-exporter"} 0 1000"#,
+                r#"node_cpu_seconds_total{cpu="0",mode="user",instance="10.0.0.1:9100",job="node-exporter"} 5.25 1015"#,
+                r#"node_cpu_seconds_total{cpu="0",mode="user",instance="10.0.0.1:9100",job="node-exporter"} 10.5 1030"#,
+            ]
+        );
+        let memory = text
+            .split("# TYPE node_memory_MemTotal_bytes gauge\n")
+            .nth(1)
+            .and_then(|rest| rest.split("# TYPE kube_node_status_allocatable").next());
+        assert_eq!(
+            memory,
+            Some(concat!(
+                "node_memory_MemTotal_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 1000 1000\n",
+                "node_memory_MemTotal_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 1000 1015\n",
+                "node_memory_MemTotal_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 1000 1030\n",
+                "# TYPE node_memory_MemAvailable_bytes gauge\n",
+                "node_memory_MemAvailable_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 750 1000\n",
+                "node_memory_MemAvailable_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 750 1015\n",
+                "node_memory_MemAvailable_bytes{instance=\"10.0.0.1:9100\",job=\"node-exporter\"} 750 1030\n",
+            ))
+        );
+        assert!(text.starts_with("# TYPE node_cpu_seconds counter\n"));
+        assert!(text.ends_with("\n# EOF\n"));
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            cluster.sample_count()
+        );
+    }
+
+    #[test]
+    fn cpu_modes_add_up_to_one_second_per_second() {
+        for busy in [0.0, 0.3, 1.0] {
+            let total: f64 = CpuMode::ALL.iter().map(|m| m.share(busy)).sum();
+            assert!((total - 1.0).abs() < 1e-12, "busy {busy}: {total}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut labels = Labels::new();
+        labels.push("a", "x\"y\\z\nw");
+        assert_eq!(labels.0, r#"a="x\"y\\z\nw""#);
+    }
+
+    #[test]
+    fn pod_level_cadvisor_series_sums_containers_and_ksm_keeps_own_labels() {
+        let cluster = ClusterMetrics::new()
+            .range(0, 0)
+            .node(Node::new("node-a", "10.0.0.1:9100"))
+            .pod(
+                Pod::new("shop", "web-0", "node-a")
+                    .container(Container::new("app").memory(300.0).requests(0.5, 1 << 20))
+                    .container(Container::new("sidecar").memory(100.0)),
+            );
+        let text = cluster.to_openmetrics();
+        let pod_level = text.lines().find(|l| {
+            l.starts_with("container_memory_working_set_bytes") && l.contains("container=\"\"")
+        });
+        let pod_level = pod_level.map(|l| l.split(' ').nth(1));
+        assert_eq!(pod_level, Some(Some("400")));
+        assert!(text.contains(r#"instance="10.0.0.1:10250",job="kubelet",metrics_path="/metrics/cadvisor",node="node-a""#));
+        let request = text.lines().find(|l| {
+            l.starts_with("kube_pod_container_resource_requests{") && l.contains("resource=\"cpu\"")
+        });
+        let request = request.unwrap_or_default();
+        assert!(request.starts_with(
+            r#"kube_pod_container_resource_requests{namespace="shop",pod="web-0",uid=""#
+        ));
+        assert!(request.contains(
+            r#"container="app",node="node-a",resource="cpu",unit="core",endpoint="http""#
+        ));
+        assert!(text.contains(r#"owner_kind="<none>",owner_name="<none>",owner_is_controller="<none>",container="kube-state-metrics""#));
+    }
+}
