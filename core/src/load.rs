@@ -136,7 +136,7 @@ impl Capacity {
 /// label's value with any port stripped).
 #[derive(Debug, Clone, Default)]
 pub struct LoadSnapshot {
-    by_identity: HashMap<String, NodeLoad>,
+    by_identity: HashMap<String, NodeLoad, foldhash::fast::RandomState>,
     /// Identities that reported some figures but not both averages, and so have no load.
     pub incomplete: Vec<String>,
 }

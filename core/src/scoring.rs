@@ -2,7 +2,7 @@
 //! its 0..10 score. The extender, the descheduler's "where would this pod land"
 //! check and the benches all call it, so they never disagree.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -105,15 +105,107 @@ pub struct Projection {
     pub memory_peak: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Verdict {
     pub fits: bool,
     /// Why the node failed, or why it passed without a load check.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     pub score: u8,
     /// The score before rounding, as a fraction: breaks ties between equal scores.
     pub headroom: f64,
     pub projection: Option<Projection>,
+}
+
+/// Why a verdict is what it is. Kept as data and only put into words when shown,
+/// because the extender answers for thousands of nodes per call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// The projected load breaks at least one threshold.
+    Overloaded {
+        projection: Projection,
+        thresholds: Thresholds,
+        extra: Estimate,
+    },
+    /// Prometheus reported nothing for the node.
+    NoLoad(MissingMetrics),
+    /// The load is older than `max_age`.
+    Stale {
+        age: Duration,
+        max_age: Duration,
+        policy: MissingMetrics,
+    },
+    /// Neither allocatable nor node-exporter's capacity is known.
+    NoSize(MissingMetrics),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reason::Overloaded {
+                projection: p,
+                thresholds: t,
+                extra,
+            } => {
+                let checks = [
+                    ("cpu average", p.cpu_average, t.cpu.average),
+                    ("cpu peak", p.cpu_peak, t.cpu.peak),
+                    ("memory average", p.memory_average, t.memory.average),
+                    ("memory peak", p.memory_peak, t.memory.peak),
+                ];
+                let mut sep = "";
+                for (name, value, limit) in checks.into_iter().filter(|&(_, v, l)| !within(v, l)) {
+                    write!(f, "{sep}{name} {}% > {}%", percent(value), percent(limit))?;
+                    sep = ", ";
+                }
+                write!(
+                    f,
+                    " of allocatable (incl. {}m cpu, {}Mi memory estimated for recent and incoming pods)",
+                    (extra.cpu_cores * 1000.0).round() as i64,
+                    (extra.memory_bytes / (1024.0 * 1024.0)).round() as i64
+                )
+            }
+            Reason::NoLoad(policy) => write!(f, "no load from Prometheus for this node ({policy})"),
+            Reason::Stale {
+                age,
+                max_age,
+                policy,
+            } => write!(
+                f,
+                "load is stale: sampled {}s ago, max_age is {}s ({policy})",
+                age.as_secs(),
+                max_age.as_secs()
+            ),
+            Reason::NoSize(policy) => write!(
+                f,
+                "node size unknown: no allocatable and no node-exporter capacity ({policy})"
+            ),
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl fmt::Display for MissingMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MissingMetrics::FailOpen => "fail-open",
+            MissingMetrics::FailClosed => "fail-closed",
+        })
+    }
+}
+
+/// Whether a projected fraction is within its limit; a NaN projection is not.
+fn within(value: f64, limit: f64) -> bool {
+    value <= limit
+}
+
+fn percent(fraction: f64) -> i64 {
+    // Saturating cast: a NaN or absurd fraction still prints a number.
+    (fraction * 100.0).round() as i64
 }
 
 impl Scorer {
@@ -144,21 +236,20 @@ impl Scorer {
 
     /// Judges a node for an incoming pod whose estimated usage is `incoming`.
     pub fn evaluate(&self, now: SystemTime, node: NodeView<'_>, incoming: Estimate) -> Verdict {
+        let policy = self.on_missing;
         let Some(load) = node.load else {
-            return self.unknown("no load from Prometheus for this node".to_string());
+            return self.unknown(Reason::NoLoad(policy));
         };
         let age = now.duration_since(load.sampled_at).unwrap_or_default();
         if age > self.max_age {
-            return self.unknown(format!(
-                "load is stale: sampled {}s ago, max_age is {}s",
-                age.as_secs(),
-                self.max_age.as_secs()
-            ));
+            return self.unknown(Reason::Stale {
+                age,
+                max_age: self.max_age,
+                policy,
+            });
         }
         let Some(capacity) = node.allocatable.or(load.capacity).filter(usable) else {
-            return self.unknown(
-                "node size unknown: no allocatable and no node-exporter capacity".to_string(),
-            );
+            return self.unknown(Reason::NoSize(policy));
         };
         let extra = node.pending + incoming;
         let cpu = |v: f64| (v + extra.cpu_cores) / capacity.cpu_cores;
@@ -169,67 +260,39 @@ impl Scorer {
             memory_average: mem(load.memory_bytes.average),
             memory_peak: mem(load.memory_bytes.peak),
         };
-        let reason = self.breaches(&p, extra);
+        let fits = !self.breaks_a_threshold(&p);
         let headroom = self.headroom(&p);
         Verdict {
-            fits: reason.is_none(),
-            reason,
+            fits,
+            reason: (!fits).then_some(Reason::Overloaded {
+                projection: p,
+                thresholds: self.thresholds,
+                extra,
+            }),
             score: to_score(headroom),
             headroom,
             projection: Some(p),
         }
     }
 
-    fn unknown(&self, why: String) -> Verdict {
-        match self.on_missing {
-            MissingMetrics::FailOpen => Verdict {
-                fits: true,
-                reason: Some(format!("{why} (fail-open)")),
-                score: NEUTRAL_SCORE,
-                headroom: f64::from(NEUTRAL_SCORE) / f64::from(MAX_SCORE),
-                projection: None,
-            },
-            MissingMetrics::FailClosed => Verdict {
-                fits: false,
-                reason: Some(format!("{why} (fail-closed)")),
-                score: 0,
-                headroom: 0.0,
-                projection: None,
-            },
+    fn unknown(&self, reason: Reason) -> Verdict {
+        let fits = self.on_missing == MissingMetrics::FailOpen;
+        let score = if fits { NEUTRAL_SCORE } else { 0 };
+        Verdict {
+            fits,
+            reason: Some(reason),
+            score,
+            headroom: f64::from(score) / f64::from(MAX_SCORE),
+            projection: None,
         }
     }
 
-    /// Every threshold the projection breaks, as one human-readable reason.
-    fn breaches(&self, p: &Projection, extra: Estimate) -> Option<String> {
+    fn breaks_a_threshold(&self, p: &Projection) -> bool {
         let t = &self.thresholds;
-        let checks = [
-            ("cpu average", p.cpu_average, t.cpu.average),
-            ("cpu peak", p.cpu_peak, t.cpu.peak),
-            ("memory average", p.memory_average, t.memory.average),
-            ("memory peak", p.memory_peak, t.memory.peak),
-        ];
-        let mut reason = String::new();
-        for (name, value, limit) in checks {
-            if value > limit {
-                let sep = if reason.is_empty() { "" } else { ", " };
-                let _ = write!(
-                    reason,
-                    "{sep}{name} {:.0}% > {:.0}%",
-                    value * 100.0,
-                    limit * 100.0
-                );
-            }
-        }
-        if reason.is_empty() {
-            return None;
-        }
-        let _ = write!(
-            reason,
-            " of allocatable (incl. {:.2} cores, {} MiB estimated for recent and incoming pods)",
-            extra.cpu_cores,
-            (extra.memory_bytes / (1024.0 * 1024.0)).round()
-        );
-        Some(reason)
+        !(within(p.cpu_average, t.cpu.average)
+            && within(p.cpu_peak, t.cpu.peak)
+            && within(p.memory_average, t.memory.average)
+            && within(p.memory_peak, t.memory.peak))
     }
 
     /// Weighted headroom in [0, 1]: 1 is an idle node, 0 a full one.

@@ -1,11 +1,12 @@
 //! What the extender knows of the cluster besides load: nodes, and the pods bound
 //! recently enough that the load does not show them yet.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use tidal_core::estimate::Estimate;
 use tidal_core::node_identity::NodeInfo;
+
+use crate::extender::FastMap;
 
 /// A pod bound to a node, counted by its estimate until the load catches up.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,11 +21,11 @@ pub struct RecentPod {
 
 #[derive(Debug, Default)]
 pub struct ClusterView {
-    nodes: HashMap<String, NodeInfo>,
+    nodes: FastMap<String, NodeInfo>,
     /// Recent pods per node.
-    recent: HashMap<String, Vec<RecentPod>>,
+    recent: FastMap<String, Vec<RecentPod>>,
     /// Which node each recent pod is on, to move or drop it by uid.
-    recent_node_of: HashMap<String, String>,
+    recent_node_of: FastMap<String, String>,
 }
 
 impl ClusterView {
@@ -94,6 +95,9 @@ impl ClusterView {
     pub fn pending(&self, node: &str, since: SystemTime, exclude_uid: &str) -> (Estimate, usize) {
         let mut total = Estimate::default();
         let mut count = 0;
+        if self.recent.is_empty() {
+            return (total, count);
+        }
         for pod in self.recent.get(node).into_iter().flatten() {
             if pod.bound_at > since && pod.uid != exclude_uid {
                 total += pod.estimate;

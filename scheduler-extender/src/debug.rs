@@ -9,23 +9,26 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 use tidal_core::node_identity::NodeInfo;
+use tidal_core::scoring::Verdict;
 
-use crate::extender::Extender;
+use crate::extender::{Decision, Extender, Request, candidate_names};
+use crate::http::decode;
 
 pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
     let now = SystemTime::now();
     let load = ext.load.load();
     let decision = ext.last_decision.load();
-    let last: HashMap<&str, &tidal_core::scoring::Verdict> = decision
-        .as_deref()
-        .map(|d| d.verdicts.iter().map(|(n, v)| (n.as_str(), v)).collect())
+    let last = decision.as_deref().and_then(LastCall::read);
+    let verdicts: HashMap<&str, &Verdict> = last
+        .as_ref()
+        .map(|l| l.verdicts.iter().map(|(n, v)| (n.as_str(), *v)).collect())
         .unwrap_or_default();
     let cluster = ext.cluster.read();
     let mut known: BTreeMap<&str, NodeInfo> = cluster
         .nodes()
         .map(|n| (n.name.as_str(), n.clone()))
         .collect();
-    for name in last.keys() {
+    for name in verdicts.keys() {
         known.entry(name).or_insert_with(|| NodeInfo::named(*name));
     }
     let nodes: Vec<Value> = known
@@ -52,7 +55,7 @@ pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
                 })),
                 "load": load.snapshot.for_node(info),
                 "recent_pods": recent,
-                "last_verdict": last.get(info.name.as_str()),
+                "last_verdict": verdicts.get(info.name.as_str()),
             })
         })
         .collect();
@@ -66,13 +69,37 @@ pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
             "unmapped_nodes": load.unmapped_nodes,
             "incomplete_series": load.snapshot.incomplete,
         },
-        "last_decision": decision.as_deref().map(|d| json!({
+        "last_call": decision.as_deref().zip(last.as_ref()).map(|(d, l)| json!({
             "verb": d.verb,
-            "pod": d.pod,
+            "pod": l.pod,
             "seconds_ago": seconds_since(now, d.at),
         })),
         "nodes": nodes,
     }))
+}
+
+/// The last call, decoded again from its body: the hot path stores only the body.
+struct LastCall<'a> {
+    pod: String,
+    verdicts: Vec<(String, &'a Verdict)>,
+}
+
+impl<'a> LastCall<'a> {
+    fn read(decision: &'a Decision) -> Option<Self> {
+        let args = decode(&decision.body).ok()?;
+        let request = Request::parse(&args).ok()?;
+        let meta = &request.pod.metadata;
+        let pod = format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or_default()
+        );
+        let verdicts = candidate_names(&request.candidates)
+            .map(str::to_string)
+            .zip(&decision.verdicts)
+            .collect();
+        Some(Self { pod, verdicts })
+    }
 }
 
 fn seconds_since(now: SystemTime, then: SystemTime) -> f64 {

@@ -1,26 +1,41 @@
 //! The extender's shared state and its two decisions, answered from memory.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use axum::body::Bytes;
 use k8s_openapi::api::core::v1::Pod;
 use parking_lot::RwLock;
 use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
-use tidal_core::load::{Capacity, LoadSnapshot};
+use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
 use tidal_core::node_identity::{IdentityMap, NodeInfo};
 use tidal_core::scoring::{MissingMetrics, NodeView, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
 use crate::metrics::{Metrics, PolicyLabels};
-use crate::wire::{ExtenderArgs, node_info};
+use crate::wire::{ExtenderArgs, NodeName, node_info};
+
+/// Looked up for every node of every call: a fast hasher pays off.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A known node's load and size, resolved once per refresh so that judging a node
+/// named in a call takes one lookup.
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    pub load: NodeLoad,
+    pub allocatable: Option<Capacity>,
+}
 
 /// The latest load and how it was obtained.
 #[derive(Debug, Default)]
 pub struct LoadState {
     pub snapshot: LoadSnapshot,
+    /// The snapshot's loads of the nodes known at refresh time, by node name.
+    pub by_node: FastMap<String, NodeRow>,
     /// When the last refresh succeeded.
     pub refreshed_at: Option<SystemTime>,
     /// Whether any refresh has finished, successfully or not.
@@ -30,13 +45,14 @@ pub struct LoadState {
     pub unmapped_nodes: Vec<String>,
 }
 
-/// The verdicts of the last call, for the debug view.
+/// The last call and its verdicts, for the debug view. The body is kept as sent (a
+/// reference-counted buffer) rather than copied into names, off the hot path.
 #[derive(Debug)]
 pub struct Decision {
     pub verb: &'static str,
-    pub pod: String,
     pub at: SystemTime,
-    pub verdicts: Vec<(String, Verdict)>,
+    pub body: Bytes,
+    pub verdicts: Vec<Verdict>,
 }
 
 /// A malformed request: answered with 400 and this message.
@@ -58,7 +74,7 @@ pub struct Extender {
 
 /// The nodes of one request, in the form they were sent.
 pub enum Candidates<'a> {
-    Names(&'a [String]),
+    Names(&'a [NodeName<'a>]),
     Nodes(Vec<(NodeInfo, &'a RawValue)>),
 }
 
@@ -82,7 +98,7 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    pub fn parse(args: &'a ExtenderArgs) -> Result<Self, BadRequest> {
+    pub fn parse(args: &'a ExtenderArgs<'a>) -> Result<Self, BadRequest> {
         let pod = args
             .pod
             .as_ref()
@@ -92,7 +108,7 @@ impl<'a> Request<'a> {
             (None, Some(list)) => Candidates::Nodes(
                 list.items
                     .iter()
-                    .map(|raw| node_info(raw).map(|info| (info, raw.as_ref())))
+                    .map(|raw| node_info(raw).map(|info| (info, *raw)))
                     .collect::<Result<_, _>>()
                     .map_err(BadRequest)?,
             ),
@@ -148,52 +164,64 @@ impl Extender {
         let daemon = is_daemonset_pod(pod);
         let load = self.load.load();
         let cluster = self.cluster.read();
-        let judge = |info: &NodeInfo| {
-            let mut verdict = self.judge_node(&load.snapshot, &cluster, info, incoming, uid, now);
-            if daemon && !verdict.fits {
-                // A DaemonSet pod must run on every node; refusing it helps nobody.
-                verdict.fits = true;
-                verdict.reason = Some(format!(
-                    "DaemonSet pod: load check skipped ({})",
-                    verdict.reason.unwrap_or_default()
-                ));
-            }
+        let judge = |name: &str, load: Option<&NodeLoad>, allocatable: Option<Capacity>| {
+            let mut verdict =
+                self.judge_node(&cluster, name, load, allocatable, incoming, uid, now);
+            // A DaemonSet pod must run on every node: refusing it helps nobody. The
+            // reason stays, so the debug view shows what was waived.
+            verdict.fits |= daemon;
             verdict
         };
+        // A node that joined since the last refresh is not in `by_node` yet: find its
+        // load through its addresses.
+        let resolve = |info: &NodeInfo| load.snapshot.for_node(info);
         let verdicts: Vec<Verdict> = match &request.candidates {
             Candidates::Names(names) => names
                 .iter()
-                .map(|name| match cluster.node(name) {
-                    Some(info) => judge(info),
-                    None => judge(&NodeInfo::named(name.as_str())),
+                .map(|name| {
+                    let name = name.as_ref();
+                    match load.by_node.get(name) {
+                        Some(row) => judge(name, Some(&row.load), row.allocatable),
+                        None => match cluster.node(name) {
+                            Some(info) => judge(name, resolve(info), capacity(info)),
+                            None => judge(name, resolve(&NodeInfo::named(name)), None),
+                        },
+                    }
                 })
                 .collect(),
-            Candidates::Nodes(nodes) => nodes.iter().map(|(info, _)| judge(info)).collect(),
+            Candidates::Nodes(nodes) => nodes
+                .iter()
+                .map(|(info, _)| {
+                    let row = load.by_node.get(&info.name).map(|r| &r.load);
+                    judge(&info.name, row.or_else(|| resolve(info)), capacity(info))
+                })
+                .collect(),
         };
         self.count_unknown(&verdicts);
         verdicts
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn judge_node(
         &self,
-        snapshot: &LoadSnapshot,
         cluster: &ClusterView,
-        info: &NodeInfo,
+        name: &str,
+        load: Option<&NodeLoad>,
+        allocatable: Option<Capacity>,
         incoming: Estimate,
         uid: &str,
         now: SystemTime,
     ) -> Verdict {
-        let load = snapshot.for_node(info);
         let pending = load.map_or_else(Estimate::default, |l| {
             let since = l
                 .sampled_at
                 .checked_sub(self.estimation.window)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            cluster.pending(&info.name, since, uid).0
+            cluster.pending(name, since, uid).0
         });
         let view = NodeView {
             load,
-            allocatable: info.allocatable.map(Capacity::from_resources),
+            allocatable,
             pending,
         };
         self.scorer.evaluate(now, view, incoming)
@@ -247,40 +275,39 @@ impl Extender {
     pub fn record_decision(
         &self,
         verb: &'static str,
-        request: &Request<'_>,
+        body: &Bytes,
         verdicts: Vec<Verdict>,
         now: SystemTime,
     ) {
-        let meta = &request.pod.metadata;
-        let pod = format!(
-            "{}/{}",
-            meta.namespace.as_deref().unwrap_or("default"),
-            meta.name.as_deref().unwrap_or("")
-        );
-        let verdicts = candidate_names(&request.candidates)
-            .map(str::to_string)
-            .zip(verdicts)
-            .collect();
-        self.last_decision.store(Some(Arc::new(Decision {
+        let decision = Decision {
             verb,
-            pod,
             at: now,
+            body: body.clone(),
             verdicts,
-        })));
+        };
+        self.last_decision.store(Some(Arc::new(decision)));
     }
 
     /// Installs a fresh load and works out which nodes and series do not match up.
     pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
         let cluster = self.cluster.read();
-        let identities = IdentityMap::new(cluster.nodes());
-        let unmapped_series = snapshot.unmapped(&identities);
-        let mut unmapped_nodes: Vec<String> = cluster
-            .nodes()
-            .filter(|n| snapshot.for_node(n).is_none())
-            .map(|n| n.name.clone())
-            .collect();
-        unmapped_nodes.sort();
+        let unmapped_series = snapshot.unmapped(&IdentityMap::new(cluster.nodes()));
+        let mut by_node = FastMap::default();
+        let mut unmapped_nodes = Vec::new();
+        for node in cluster.nodes() {
+            match snapshot.for_node(node) {
+                Some(load) => {
+                    let row = NodeRow {
+                        load: load.clone(),
+                        allocatable: capacity(node),
+                    };
+                    by_node.insert(node.name.clone(), row);
+                }
+                None => unmapped_nodes.push(node.name.clone()),
+            }
+        }
         drop(cluster);
+        unmapped_nodes.sort();
         if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
             tracing::warn!(
                 unmapped_series = ?head(&unmapped_series),
@@ -299,6 +326,7 @@ impl Extender {
         self.metrics.refreshes.inc();
         self.load.store(Arc::new(LoadState {
             snapshot,
+            by_node,
             refreshed_at: Some(at),
             attempted: true,
             last_error: None,
@@ -313,6 +341,7 @@ impl Extender {
         let current = self.load.load();
         self.load.store(Arc::new(LoadState {
             snapshot: current.snapshot.clone(),
+            by_node: current.by_node.clone(),
             refreshed_at: current.refreshed_at,
             attempted: true,
             last_error: Some(error),
@@ -347,9 +376,13 @@ pub fn candidate_names<'a>(
     candidates: &'a Candidates<'a>,
 ) -> Box<dyn Iterator<Item = &'a str> + 'a> {
     match candidates {
-        Candidates::Names(names) => Box::new(names.iter().map(String::as_str)),
+        Candidates::Names(names) => Box::new(names.iter().map(AsRef::as_ref)),
         Candidates::Nodes(nodes) => Box::new(nodes.iter().map(|(info, _)| info.name.as_str())),
     }
+}
+
+fn capacity(node: &NodeInfo) -> Option<Capacity> {
+    node.allocatable.map(Capacity::from_resources)
 }
 
 fn is_daemonset_pod(pod: &Pod) -> bool {

@@ -11,9 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::extender::{BadRequest, Candidates, Extender, Request};
+use tidal_core::scoring::Verdict;
+
+use crate::extender::{BadRequest, Candidates, Extender, Request, candidate_names};
 use crate::metrics::{Outcome, RequestLabels, Verb, VerbLabels};
-use crate::wire::{ExtenderArgs, FilterResult, HostPriority, NodeListOut};
+use crate::wire::{ExtenderArgs, FailedNodes, FilterResult, HostPriority, NodeListOut};
 
 pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
     Router::new()
@@ -28,25 +30,22 @@ pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> R
 }
 
 async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, Verb::Filter, &body, filter_answer)
+    handle(&ext, Verb::Filter, &body, filter_call)
 }
 
 async fn prioritize(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, Verb::Prioritize, &body, prioritize_answer)
+    handle(&ext, Verb::Prioritize, &body, prioritize_call)
 }
 
-/// Decodes, answers and measures one call; a malformed body is a 400 with the reason.
+/// Answers and measures one call; a malformed body is a 400 with the reason.
 fn handle(
     ext: &Extender,
     verb: Verb,
-    body: &[u8],
-    answer: fn(&Extender, &Request<'_>) -> serde_json::Result<Vec<u8>>,
+    body: &Bytes,
+    answer: fn(&Extender, &Bytes) -> Result<Vec<u8>, BadRequest>,
 ) -> Response {
     let started = Instant::now();
-    let result = decode(body).and_then(|args| {
-        let request = Request::parse(&args)?;
-        answer(ext, &request).map_err(|e| BadRequest(format!("cannot encode the answer: {e}")))
-    });
+    let result = answer(ext, body);
     let outcome = if result.is_ok() {
         Outcome::Ok
     } else {
@@ -72,7 +71,34 @@ fn handle(
     }
 }
 
-fn decode(body: &[u8]) -> Result<ExtenderArgs, BadRequest> {
+/// The `filter` verb, from request body to response body.
+pub fn filter_call(ext: &Extender, body: &Bytes) -> Result<Vec<u8>, BadRequest> {
+    let args = decode(body)?;
+    let request = Request::parse(&args)?;
+    let now = SystemTime::now();
+    let verdicts = ext.judge(&request, now);
+    let answer = filter_answer(ext, &request, &verdicts).map_err(encode_error)?;
+    ext.record_decision("filter", body, verdicts, now);
+    Ok(answer)
+}
+
+/// The `prioritize` verb, from request body to response body.
+pub fn prioritize_call(ext: &Extender, body: &Bytes) -> Result<Vec<u8>, BadRequest> {
+    let args = decode(body)?;
+    let request = Request::parse(&args)?;
+    let now = SystemTime::now();
+    let verdicts = ext.judge(&request, now);
+    let answer = prioritize_answer(&request, &verdicts).map_err(encode_error)?;
+    ext.assume_best(&request, &verdicts, now);
+    ext.record_decision("prioritize", body, verdicts, now);
+    Ok(answer)
+}
+
+fn encode_error(e: serde_json::Error) -> BadRequest {
+    BadRequest(format!("cannot encode the answer: {e}"))
+}
+
+pub(crate) fn decode(body: &[u8]) -> Result<ExtenderArgs<'_>, BadRequest> {
     serde_json::from_slice(body).map_err(|e| {
         BadRequest(format!(
             "the body is not a kube-scheduler ExtenderArgs object ({{\"Pod\": ..., \"Nodes\" or \"NodeNames\": ...}}): {e}"
@@ -84,19 +110,20 @@ fn error_response(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-fn filter_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Vec<u8>> {
-    let now = SystemTime::now();
-    let verdicts = ext.judge(request, now);
-    let mut failed = std::collections::BTreeMap::new();
+fn filter_answer(
+    ext: &Extender,
+    request: &Request<'_>,
+    verdicts: &[Verdict],
+) -> serde_json::Result<Vec<u8>> {
+    let mut failed = Vec::new();
     let mut passed = Vec::with_capacity(verdicts.len());
-    for (index, (name, verdict)) in crate::extender::candidate_names(&request.candidates)
-        .zip(&verdicts)
+    for (index, (name, verdict)) in candidate_names(&request.candidates)
+        .zip(verdicts)
         .enumerate()
     {
-        if verdict.fits {
-            passed.push(index);
-        } else {
-            failed.insert(name, verdict.reason.clone().unwrap_or_default());
+        match (verdict.fits, verdict.reason) {
+            (false, Some(reason)) => failed.push((name, reason)),
+            _ => passed.push(index),
         }
     }
     ext.metrics.filtered_nodes.inc_by(failed.len() as u64);
@@ -104,7 +131,7 @@ fn filter_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Ve
     let (nodes, node_names) = match &request.candidates {
         Candidates::Names(names) => (
             None,
-            Some(passed.iter().map(|&i| names[i].as_str()).collect()),
+            Some(passed.iter().map(|&i| names[i].as_ref()).collect()),
         ),
         Candidates::Nodes(nodes) => (
             Some(NodeListOut::new(
@@ -113,31 +140,24 @@ fn filter_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Ve
             None,
         ),
     };
-    let json = serde_json::to_vec(&FilterResult {
+    serde_json::to_vec(&FilterResult {
         nodes,
         node_names,
-        failed_nodes: failed,
-        failed_and_unresolvable_nodes: Default::default(),
+        failed_nodes: FailedNodes(failed),
+        failed_and_unresolvable_nodes: FailedNodes::default(),
         error: String::new(),
-    })?;
-    ext.record_decision("filter", request, verdicts, now);
-    Ok(json)
+    })
 }
 
-fn prioritize_answer(ext: &Extender, request: &Request<'_>) -> serde_json::Result<Vec<u8>> {
-    let now = SystemTime::now();
-    let verdicts = ext.judge(request, now);
-    let priorities: Vec<HostPriority<'_>> = crate::extender::candidate_names(&request.candidates)
-        .zip(&verdicts)
+fn prioritize_answer(request: &Request<'_>, verdicts: &[Verdict]) -> serde_json::Result<Vec<u8>> {
+    let priorities: Vec<HostPriority<'_>> = candidate_names(&request.candidates)
+        .zip(verdicts)
         .map(|(host, v)| HostPriority {
             host,
             score: i64::from(v.score),
         })
         .collect();
-    let json = serde_json::to_vec(&priorities)?;
-    ext.assume_best(request, &verdicts, now);
-    ext.record_decision("prioritize", request, verdicts, now);
-    Ok(json)
+    serde_json::to_vec(&priorities)
 }
 
 /// Ready once the first load refresh has finished. Without fresh load the extender

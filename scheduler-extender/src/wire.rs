@@ -4,6 +4,7 @@
 //! (`Pod`, `Nodes`, `NodeNames`, ...), every field is present and an unset one is
 //! `null`. Go matches keys case-insensitively, so lowercase keys are accepted too.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -12,31 +13,46 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tidal_core::node_identity::NodeInfo;
 use tidal_core::resources::from_resource_list;
+use tidal_core::scoring::Reason;
 
-/// The body of both `filter` and `prioritize` calls.
+/// The body of both `filter` and `prioritize` calls. Node names and raw nodes borrow
+/// from the request body: a call can name thousands of nodes.
 #[derive(Debug, Deserialize)]
-pub struct ExtenderArgs {
+pub struct ExtenderArgs<'a> {
     #[serde(rename = "Pod", alias = "pod")]
     pub pod: Option<Pod>,
     /// Full nodes, sent when the extender is not `nodeCacheCapable`.
-    #[serde(rename = "Nodes", alias = "nodes", default)]
-    pub nodes: Option<NodeList>,
+    #[serde(rename = "Nodes", alias = "nodes", default, borrow)]
+    pub nodes: Option<NodeList<'a>>,
     /// Node names, sent when the extender is `nodeCacheCapable`.
     #[serde(
         rename = "NodeNames",
         alias = "nodenames",
         alias = "nodeNames",
-        default
+        default,
+        borrow
     )]
-    pub node_names: Option<Vec<String>>,
+    pub node_names: Option<Vec<NodeName<'a>>>,
+}
+
+/// A node name that borrows from the body unless it had to be unescaped (serde only
+/// borrows a `Cow` that is itself a field marked `borrow`, not one inside a `Vec`).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct NodeName<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl AsRef<str> for NodeName<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A `v1.NodeList` whose items are kept as the raw JSON the scheduler sent, so the
 /// nodes that pass are returned byte for byte and nothing we do not model is lost.
 #[derive(Debug, Deserialize)]
-pub struct NodeList {
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub items: Vec<Box<RawValue>>,
+pub struct NodeList<'a> {
+    #[serde(default, borrow, deserialize_with = "null_as_empty")]
+    pub items: Vec<&'a RawValue>,
 }
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
@@ -110,11 +126,22 @@ pub struct FilterResult<'a> {
     #[serde(rename = "NodeNames")]
     pub node_names: Option<Vec<&'a str>>,
     #[serde(rename = "FailedNodes")]
-    pub failed_nodes: BTreeMap<&'a str, String>,
+    pub failed_nodes: FailedNodes<'a>,
     #[serde(rename = "FailedAndUnresolvableNodes")]
-    pub failed_and_unresolvable_nodes: BTreeMap<&'a str, String>,
+    pub failed_and_unresolvable_nodes: FailedNodes<'a>,
     #[serde(rename = "Error")]
     pub error: String,
+}
+
+/// `map[string]string` of node name to reason, written in the order the nodes were
+/// sent (names in a call are unique, so no map is needed to build it).
+#[derive(Debug, Default)]
+pub struct FailedNodes<'a>(pub Vec<(&'a str, Reason)>);
+
+impl Serialize for FailedNodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, reason)| (name, reason)))
+    }
 }
 
 #[derive(Debug, Serialize)]

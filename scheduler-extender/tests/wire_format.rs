@@ -1,49 +1,24 @@
 //! The extender's answers, checked against requests captured from a real kube-scheduler.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tidal_core::load::{Figure, LoadSnapshot};
-use tidal_core::prometheus::Sample;
 use tidal_scheduler_extender::{Extender, ExtenderConfig, http};
+use tidal_testkit::snapshot::NodeFigures;
 
-const NAMES_FIXTURE: &str =
-    include_str!("../../../shared/research/fixtures/extender-filter-args-nodecache-true.json");
-const NODES_FIXTURE: &str =
-    include_str!("../../../shared/research/fixtures/extender-filter-args-nodecache-false.json");
+const NAMES_FIXTURE: &str = include_str!("fixtures/extender-filter-args-nodecache-true.json");
+const NODES_FIXTURE: &str = include_str!("fixtures/extender-filter-args-nodecache-false.json");
 
 /// Busy cores on each 4-core, 16 GiB node of the fixtures.
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 const LOAD: [(&str, f64); 3] = [("node-1", 0.4), ("node-2", 3.8), ("node-3", 2.0)];
 
-fn sample(node: &str, value: f64) -> Sample {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    Sample {
-        labels: BTreeMap::from([("instance".into(), format!("{node}:9100"))]),
-        timestamp: now,
-        value,
-    }
-}
-
-fn snapshot() -> LoadSnapshot {
-    let per_node = |f: fn(f64) -> f64| {
-        LOAD.iter()
-            .map(|(n, busy)| sample(n, f(*busy)))
-            .collect::<Vec<_>>()
-    };
-    let results = vec![
-        (Figure::CpuAverage, per_node(|b| b)),
-        (Figure::CpuPeak, per_node(|b| b)),
-        (Figure::MemoryAverage, per_node(|_| 4.0 * GIB)),
-        (Figure::MemoryPeak, per_node(|_| 4.0 * GIB)),
-        (Figure::CpuCapacity, per_node(|_| 4.0)),
-        (Figure::MemoryCapacity, per_node(|_| 16.0 * GIB)),
-    ];
-    LoadSnapshot::from_samples("instance", &results)
+fn snapshot() -> tidal_core::load::LoadSnapshot {
+    let nodes: Vec<NodeFigures> = LOAD
+        .iter()
+        .map(|(name, busy)| NodeFigures::new(format!("{name}:9100"), *busy))
+        .collect();
+    tidal_testkit::snapshot::snapshot(&nodes)
 }
 
 struct Server {

@@ -1,3 +1,4 @@
 pub mod fake_apiserver;
 pub mod metrics;
 pub mod prometheus;
+pub mod snapshot;

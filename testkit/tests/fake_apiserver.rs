@@ -538,7 +538,23 @@ async fn binding_subresource() -> anyhow::Result<()> {
     assert!(status.is_success());
     assert_eq!(status.code, 201);
     let bound = pods.get("p").await?;
-    assert_eq!(bound.spec.and_then(|s| s.node_name).as_deref(), Some("n1"));
+    assert_eq!(
+        bound.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("n1")
+    );
+
+    // Fixture writes that change nothing write nothing, even across the typed round trip.
+    let rv = server.resource_version();
+    server.modify::<Pod>("default", "p", |_| {})?;
+    server.update(&bound)?;
+    assert_eq!(server.resource_version(), rv);
+    let relabelled = server.modify::<Pod>("default", "p", |p| {
+        p.metadata.labels = Some([("k".to_string(), "v".to_string())].into());
+    })?;
+    assert_eq!(
+        relabelled.metadata.resource_version,
+        Some((rv + 1).to_string())
+    );
 
     let again = api_error(
         pods.create_subresource::<_, Status>("binding", "p", &PostParams::default(), &binding)
@@ -644,6 +660,13 @@ async fn kubeconfig_version_and_unknown_paths() -> anyhow::Result<()> {
         (version.major.as_str(), version.minor.as_str()),
         ("1", "33")
     );
+    let discovery = kube::Discovery::new(client.clone()).run().await?;
+    let pdbs = kube::core::GroupVersionKind::gvk("policy", "v1", "PodDisruptionBudget");
+    let (pdb, caps) = discovery
+        .resolve_gvk(&pdbs)
+        .ok_or_else(|| anyhow::anyhow!("discovery lists PodDisruptionBudget"))?;
+    assert_eq!(pdb.plural, "poddisruptionbudgets");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
 
     for path in [
         "/api/v1/widgets",

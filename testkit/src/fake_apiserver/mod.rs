@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod discovery;
 mod patch;
 mod resources;
 mod routes;
@@ -93,6 +94,37 @@ fn key_of<K: Resource<DynamicType = ()>>(namespace: &str, name: &str) -> anyhow:
 
 fn typed<K: DeserializeOwned>(value: Value) -> anyhow::Result<K> {
     serde_json::from_value(value).context("stored object does not deserialize as its Rust type")
+}
+
+fn not_found(key: &ObjectKey) -> anyhow::Error {
+    anyhow!(
+        "{} {}/{} not found",
+        key.res.qualified(),
+        key.namespace,
+        key.name
+    )
+}
+
+/// Writes `new` over the object at `key` (a fixture write: no resourceVersion precondition).
+/// Nothing is written when `new` equals the stored object as `K` sees it: a round trip through
+/// `K` drops what `K` does not model (e.g. `lastProbeTime: null`), which is no change.
+fn write_typed<K>(store: &mut Store, key: &ObjectKey, new: &K) -> anyhow::Result<K>
+where
+    K: Serialize + DeserializeOwned,
+{
+    let current = store.get(key).cloned().ok_or_else(|| not_found(key))?;
+    let mut baseline = serde_json::to_value(typed::<K>(current.clone())?)?;
+    let mut value = serde_json::to_value(new)?;
+    store::meta_mut(&mut baseline).remove("resourceVersion");
+    store::meta_mut(&mut value).remove("resourceVersion");
+    if value == baseline {
+        return typed(current);
+    }
+    let stored = store.modify(key, Origin::Fixture, false, |stored| {
+        *stored = value;
+        Ok(())
+    })?;
+    typed(stored)
 }
 
 impl FakeApiServer {
@@ -241,15 +273,13 @@ preferences: {{}}
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
     {
-        let res = resource_of::<K>()?;
-        let mut value = serde_json::to_value(obj)?;
-        store::meta_mut(&mut value).remove("resourceVersion");
-        let stored = self
-            .shared
-            .store
-            .lock()
-            .update(res, value, Origin::Fixture, false)?;
-        typed(stored)
+        let meta = obj.meta();
+        let name = meta
+            .name
+            .as_deref()
+            .context("the object has no metadata.name")?;
+        let key = key_of::<K>(meta.namespace.as_deref().unwrap_or("default"), name)?;
+        write_typed(&mut self.shared.store.lock(), &key, obj)
     }
 
     /// Changes a stored object in place under the store lock (the closure must not call this
@@ -266,19 +296,10 @@ preferences: {{}}
     {
         let key = key_of::<K>(namespace, name)?;
         let mut store = self.shared.store.lock();
-        let current = store
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| anyhow!("{} {namespace}/{name} not found", key.res.qualified()))?;
+        let current = store.get(&key).cloned().ok_or_else(|| not_found(&key))?;
         let mut obj: K = typed(current)?;
         change(&mut obj);
-        let mut value = serde_json::to_value(&obj)?;
-        store::meta_mut(&mut value).remove("resourceVersion");
-        let stored = store.modify(&key, Origin::Fixture, false, |stored| {
-            *stored = value;
-            Ok(())
-        })?;
-        typed(stored)
+        write_typed(&mut store, &key, &obj)
     }
 
     /// Removes a stored object at once (no finalizers, no grace period). Emits DELETED.

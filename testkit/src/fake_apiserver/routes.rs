@@ -5,8 +5,9 @@
 //! named groups, the `namespaces` resource itself) do not fit a static route table.
 
 use super::Shared;
+use super::discovery::{self, Discovery};
 use super::patch::{self, PatchType};
-use super::resources::{self, RESOURCES};
+use super::resources;
 use super::selectors::{FieldSelector, LabelSelector, Selectors};
 use super::status::{ApiError, FieldCause, json_response, success};
 use super::store::{DeleteOptions, Deletion, ObjectKey, Origin, Res, meta_mut, meta_str};
@@ -29,10 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 /// What a path names.
 enum Target {
-    Version,
-    ApiVersions,
-    ApiGroups,
-    ApiResources(&'static str, &'static str),
+    Discovery(Discovery),
     /// `namespace` is `None` for cluster-scoped types and for "all namespaces" lists of namespaced ones.
     Collection {
         res: Res,
@@ -45,9 +43,9 @@ enum Target {
 fn parse_path(path: &str) -> Option<Target> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segments.as_slice() {
-        ["version"] => return Some(Target::Version),
-        ["api"] => return Some(Target::ApiVersions),
-        ["apis"] => return Some(Target::ApiGroups),
+        ["version"] => return Some(Target::Discovery(Discovery::Version)),
+        ["api"] => return Some(Target::Discovery(Discovery::ApiVersions)),
+        ["apis"] => return Some(Target::Discovery(Discovery::ApiGroups)),
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return None,
@@ -56,7 +54,7 @@ fn parse_path(path: &str) -> Option<Target> {
         let (group, version) = resources::group_versions()
             .into_iter()
             .find(|gv| *gv == (group, version))?;
-        return Some(Target::ApiResources(group, version));
+        return Some(Target::Discovery(Discovery::ApiResources(group, version)));
     }
     // `namespaces/{ns}/{plural}...` unless it names the Namespace object itself (`namespaces/{name}[/status]`).
     let (namespace, rest) = match rest {
@@ -223,21 +221,10 @@ impl Call {
         let target = parse_path(uri.path()).ok_or_else(ApiError::path_not_found)?;
         let method = &self.method;
         match target {
-            _ if *method != Method::GET
-                && matches!(
-                    target,
-                    Target::Version
-                        | Target::ApiVersions
-                        | Target::ApiGroups
-                        | Target::ApiResources(..)
-                ) =>
-            {
-                Err(ApiError::method_not_allowed())
+            Target::Discovery(discovery) if *method == Method::GET => {
+                ok(&discovery::answer(discovery, self.shared.addr))
             }
-            Target::Version => ok(&version()),
-            Target::ApiVersions => ok(&self.api_versions()),
-            Target::ApiGroups => ok(&api_groups()),
-            Target::ApiResources(group, version) => ok(&api_resources(group, version)),
+            Target::Discovery(_) => Err(ApiError::method_not_allowed()),
             Target::Collection { res, namespace } => {
                 let all_namespaces = res.namespaced && namespace.is_none();
                 match *method {
@@ -626,14 +613,6 @@ impl Call {
             .bind(key, node, uid, &annotations, dry_run)?;
         Ok(json_response(StatusCode::CREATED, &success(201)))
     }
-
-    fn api_versions(&self) -> Value {
-        json!({
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.shared.addr.to_string()}],
-        })
-    }
 }
 
 /// With a status subresource, the main resource cannot write `.status` and `/status` can write nothing else.
@@ -662,96 +641,14 @@ fn split_status(res: Res, old: &Value, new: Value, status_only: bool) -> Value {
     base
 }
 
-fn version() -> Value {
-    json!({
-        "major": "1",
-        "minor": "33",
-        "emulationMajor": "1",
-        "emulationMinor": "33",
-        "minCompatibilityMajor": "1",
-        "minCompatibilityMinor": "32",
-        "gitVersion": "v1.33.0",
-        "gitCommit": "60a317eadfcb839692a68eab88b2096f4d708f4f",
-        "gitTreeState": "clean",
-        "buildDate": "2025-04-23T13:00:00Z",
-        "goVersion": "go1.24.2",
-        "compiler": "gc",
-        "platform": "linux/amd64",
-    })
-}
-
-fn api_groups() -> Value {
-    let groups: Vec<Value> = resources::group_versions()
-        .into_iter()
-        .filter(|(group, _)| !group.is_empty())
-        .map(|(group, version)| {
-            let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-            json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
-        })
-        .collect();
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-}
-
-fn api_resources(group: &str, version: &str) -> Value {
-    const VERBS: [&str; 8] = [
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch",
-    ];
-    let mut list = Vec::new();
-    for res in RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
-        list.push(json!({
-            "name": res.plural,
-            "singularName": res.kind.to_lowercase(),
-            "namespaced": res.namespaced,
-            "kind": res.kind,
-            "verbs": VERBS,
-        }));
-        if res.status_subresource {
-            list.push(json!({
-                "name": format!("{}/status", res.plural),
-                "singularName": "",
-                "namespaced": res.namespaced,
-                "kind": res.kind,
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
-        if group.is_empty() && res.plural == "pods" {
-            list.push(json!({
-                "name": "pods/binding",
-                "singularName": "",
-                "namespaced": true,
-                "kind": "Binding",
-                "verbs": ["create"],
-            }));
-        }
-    }
-    let group_version = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": list})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn describe(path: &str) -> Option<String> {
         parse_path(path).map(|target| match target {
-            Target::Version => "version".into(),
-            Target::ApiVersions => "api".into(),
-            Target::ApiGroups => "apis".into(),
-            Target::ApiResources(g, v) => format!("resources {g}/{v}"),
+            Target::Discovery(Discovery::ApiResources(g, v)) => format!("resources {g}/{v}"),
+            Target::Discovery(_) => "discovery".into(),
             Target::Collection { res, namespace } => {
                 format!("{} in {namespace:?}", res.qualified())
             }
