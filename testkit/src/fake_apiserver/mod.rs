@@ -30,6 +30,7 @@ mod watch;
 
 use anyhow::{Context, anyhow};
 use axum::http::{Method, Uri};
+use axum::serve::ListenerExt as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
 use parking_lot::Mutex;
@@ -144,6 +145,11 @@ impl FakeApiServer {
         let app = routes::router(Arc::clone(&shared));
         let mut stopped = stopped;
         let task = tokio::spawn(async move {
+            // Go's net package sets TCP_NODELAY on every connection, so the real server sends each
+            // watch event at once; without it Nagle holds small events back for a delayed ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 // Also resolves when the sender is dropped with the server.
                 let _ = stopped.wait_for(|stop| *stop).await;
