@@ -153,10 +153,7 @@ impl Extender {
         if let Candidates::Nodes(nodes) = &request.candidates
             && !self.is_watching()
         {
-            let mut cluster = self.cluster.write();
-            for (info, _) in nodes {
-                cluster.upsert_node(info.clone());
-            }
+            self.learn_nodes(nodes);
         }
         let pod = request.pod;
         let incoming = self.estimation.estimate(pod);
@@ -199,6 +196,26 @@ impl Extender {
         };
         self.count_unknown(&verdicts);
         verdicts
+    }
+
+    /// Without a node watch, full-`Nodes` requests are how nodes (and their
+    /// addresses, for identity mapping) become known. The write lock is taken only
+    /// when something changed, which after the first calls is almost never.
+    fn learn_nodes(&self, nodes: &[(NodeInfo, &RawValue)]) {
+        let changed: Vec<&NodeInfo> = {
+            let cluster = self.cluster.read();
+            nodes
+                .iter()
+                .map(|(info, _)| info)
+                .filter(|info| cluster.node(&info.name) != Some(*info))
+                .collect()
+        };
+        if !changed.is_empty() {
+            let mut cluster = self.cluster.write();
+            for info in changed {
+                cluster.upsert_node(info.clone());
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
