@@ -42,8 +42,8 @@ enum Command {
         /// Address to listen on; overrides extender.listen.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// Kubeconfig for the node and pod watches (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
-        #[arg(long, env = "KUBECONFIG")]
+        /// Kubeconfig for the node and pod watches (default: $KUBECONFIG or ~/.kube/config, then in-cluster).
+        #[arg(long)]
         kubeconfig: Option<PathBuf>,
         /// Run without Kubernetes access, even if a kubeconfig is found.
         #[arg(long)]

@@ -163,7 +163,9 @@ async fn serves_fails_open_without_prometheus_and_stops_on_sigterm() {
     let (status, body) = wait_ready(&client, &url).await;
     assert_eq!(status, 200);
     assert!(
-        body.starts_with("ready, degraded (fail-open): cannot reach Prometheus"),
+        body.starts_with(
+            "ready, degraded (fail-open): no load yet; last error: cannot reach Prometheus"
+        ),
         "{body}"
     );
     let args = serde_json::json!({"Pod": {"metadata": {"name": "p", "uid": "u"}}, "Nodes": null, "NodeNames": ["a", "b"]});

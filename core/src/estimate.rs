@@ -55,6 +55,14 @@ impl EstimationConfig {
                 return Err(format!("{name} is {f}; it must be in (0, 10]"));
             }
         }
+        if self.default_cpu.as_nanos() < 0 || self.default_memory.as_nanos() < 0 {
+            return Err(
+                "estimation.default_cpu and default_memory must not be negative".to_string(),
+            );
+        }
+        if self.window.is_zero() {
+            return Err("estimation.window must be more than 0".to_string());
+        }
         Ok(())
     }
 

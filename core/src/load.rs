@@ -73,6 +73,18 @@ impl Default for LoadQueries {
     }
 }
 
+impl LoadConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_age.is_zero() {
+            return Err("load.max_age must be more than 0".to_string());
+        }
+        if self.node_label.is_empty() {
+            return Err("load.node_label must name a series label, e.g. instance".to_string());
+        }
+        Ok(())
+    }
+}
+
 impl LoadQueries {
     /// The queries of one refresh, in a fixed order, with the label filled in.
     pub fn render(&self, node_label: &str) -> [(Figure, String); 6] {
@@ -150,12 +162,22 @@ impl LoadSnapshot {
                 let Some(identity) = sample.labels.get(node_label) else {
                     continue;
                 };
-                if sample.value.is_finite() && sample.value >= 0.0 {
-                    figures
-                        .entry(strip_port(identity))
-                        .or_default()
-                        .insert(*figure, (sample.timestamp, sample.value));
+                if !(sample.value.is_finite() && sample.value >= 0.0) {
+                    continue;
                 }
+                // Two series of one host (exporters on two ports) map to one identity: keep
+                // the higher figure, the safe side for a load check.
+                let slot = figures
+                    .entry(strip_port(identity))
+                    .or_default()
+                    .entry(*figure);
+                let value = (sample.timestamp, sample.value);
+                slot.and_modify(|v| {
+                    if value.1 > v.1 {
+                        *v = value;
+                    }
+                })
+                .or_insert(value);
             }
         }
         let mut snapshot = Self::default();
@@ -202,6 +224,11 @@ impl LoadSnapshot {
         self.by_identity.is_empty()
     }
 
+    /// Every load with its series identity.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &NodeLoad)> {
+        self.by_identity.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// The load of a node, found by its name or one of its InternalIPs.
     pub fn for_node(&self, node: &NodeInfo) -> Option<&NodeLoad> {
         self.by_identity
@@ -226,8 +253,13 @@ impl LoadSnapshot {
     }
 }
 
+/// A Prometheus timestamp as a `SystemTime`; nonsense (negative, huge) becomes the epoch,
+/// which the scorer then judges stale.
 fn from_unix(seconds: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .and_then(|d| UNIX_EPOCH.checked_add(d))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// Runs one refresh: the six queries concurrently, evaluated at the same instant.

@@ -138,22 +138,32 @@ pub fn pod_limits_checked(pod: &Pod) -> Result<PodLimits, QuantityError> {
 /// `status.capacity` per resource (some fake or freshly registered nodes only
 /// report capacity). A resource in neither is zero.
 pub fn node_allocatable(node: &Node) -> Resources {
-    lenient(|reader| allocatable(node, reader))
+    let status = node.status.as_ref();
+    allocatable_from(
+        status.and_then(|s| s.allocatable.as_ref()),
+        status.and_then(|s| s.capacity.as_ref()),
+    )
 }
 
-/// [`node_allocatable`], failing on the first quantity that does not parse.
-pub fn node_allocatable_checked(node: &Node) -> Result<Resources, QuantityError> {
-    checked(|reader| allocatable(node, reader))
-}
-
-/// CPU and memory of a resource list; a missing entry is zero.
-pub fn from_resource_list(list: &ResourceList) -> Resources {
-    lenient(|reader| reader.list(Some(list)).to_resources())
-}
-
-/// [`from_resource_list`], failing on the first quantity that does not parse.
-pub fn from_resource_list_checked(list: &ResourceList) -> Result<Resources, QuantityError> {
-    checked(|reader| reader.list(Some(list)).to_resources())
+/// A node's allocatable CPU and memory from its `status.allocatable`, falling back
+/// resource by resource to `status.capacity`; a quantity that does not parse counts
+/// as missing.
+pub fn allocatable_from(
+    allocatable: Option<&ResourceList>,
+    capacity: Option<&ResourceList>,
+) -> Resources {
+    lenient(|reader| {
+        let mut read = |name| {
+            reader
+                .get(allocatable, name)
+                .or_else(|| reader.get(capacity, name))
+        };
+        Amounts {
+            cpu: read(CPU),
+            memory: read(MEMORY),
+        }
+        .to_resources()
+    })
 }
 
 fn lenient<T>(compute: impl FnOnce(&mut Reader) -> T) -> T {
@@ -236,22 +246,6 @@ fn aggregate(
         init_peak = init_peak.max(while_starting);
     }
     running.max(init_peak)
-}
-
-fn allocatable(node: &Node, reader: &mut Reader) -> Resources {
-    let status = node.status.as_ref();
-    let allocatable = status.and_then(|s| s.allocatable.as_ref());
-    let capacity = status.and_then(|s| s.capacity.as_ref());
-    let mut read = |name| {
-        reader
-            .get(allocatable, name)
-            .or_else(|| reader.get(capacity, name))
-    };
-    Amounts {
-        cpu: read(CPU),
-        memory: read(MEMORY),
-    }
-    .to_resources()
 }
 
 /// The pod cgroup's limit: none unless kubelet would set one (`capped`);
@@ -581,7 +575,6 @@ mod tests {
         assert_eq!(node_allocatable(&Node::default()), Resources::default());
         let bad = node(json!({ "allocatable": { "cpu": "4 cores", "memory": "1Gi" } }));
         assert_eq!(node_allocatable(&bad), res(0, GI));
-        assert!(node_allocatable_checked(&bad).is_err());
     }
 
     #[test]
@@ -592,10 +585,11 @@ mod tests {
             ("nvidia.com/gpu".to_owned(), K8sQuantity("1".to_owned())),
         ]
         .into();
-        assert_eq!(from_resource_list(&list), res(1500, 2 * GI));
+        assert_eq!(allocatable_from(Some(&list), None), res(1500, 2 * GI));
+        assert_eq!(allocatable_from(None, Some(&list)), res(1500, 2 * GI));
         assert_eq!(
-            from_resource_list_checked(&ResourceList::new()),
-            Ok(Resources::default())
+            allocatable_from(Some(&ResourceList::new()), None),
+            Resources::default()
         );
     }
 

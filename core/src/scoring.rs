@@ -159,7 +159,7 @@ impl fmt::Display for Reason {
                 }
                 write!(
                     f,
-                    " of allocatable (incl. {}m cpu, {}Mi memory estimated for recent and incoming pods)",
+                    " (incl. {}m cpu, {}Mi est. for new pods)",
                     (extra.cpu_cores * 1000.0).round() as i64,
                     (extra.memory_bytes / (1024.0 * 1024.0)).round() as i64
                 )
@@ -189,12 +189,18 @@ impl Serialize for Reason {
     }
 }
 
-impl fmt::Display for MissingMetrics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl MissingMetrics {
+    pub fn as_str(self) -> &'static str {
+        match self {
             MissingMetrics::FailOpen => "fail-open",
             MissingMetrics::FailClosed => "fail-closed",
-        })
+        }
+    }
+}
+
+impl fmt::Display for MissingMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -222,9 +228,10 @@ impl Scorer {
         fraction("thresholds.memory.average", self.thresholds.memory.average)?;
         fraction("thresholds.memory.peak", self.thresholds.memory.peak)?;
         let w = self.weights;
-        if !(w.cpu >= 0.0 && w.memory >= 0.0 && w.cpu + w.memory > 0.0) {
+        let finite = w.cpu.is_finite() && w.memory.is_finite();
+        if !(finite && w.cpu >= 0.0 && w.memory >= 0.0 && w.cpu + w.memory > 0.0) {
             return Err(format!(
-                "weights.cpu ({}) and weights.memory ({}) must be non-negative, not both 0",
+                "weights.cpu ({}) and weights.memory ({}) must be finite, non-negative, not both 0",
                 w.cpu, w.memory
             ));
         }
@@ -248,7 +255,11 @@ impl Scorer {
                 policy,
             });
         }
-        let Some(capacity) = node.allocatable.or(load.capacity).filter(usable) else {
+        let size = node
+            .allocatable
+            .filter(usable)
+            .or(load.capacity.filter(usable));
+        let Some(capacity) = size else {
             return self.unknown(Reason::NoSize(policy));
         };
         let extra = node.pending + incoming;

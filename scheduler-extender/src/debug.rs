@@ -63,7 +63,7 @@ pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
         "load": {
             "refreshed_seconds_ago": load.refreshed_at.map(|at| seconds_since(now, at)),
             "health": ext.load_health(now).err().unwrap_or_else(|| "fresh".to_string()),
-            "last_error": load.last_error,
+            "last_error": ext.refresh.lock().last_error.clone(),
             "nodes_with_load": load.snapshot.len(),
             "unmapped_series": load.unmapped_series,
             "unmapped_nodes": load.unmapped_nodes,

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::body::Bytes;
 use k8s_openapi::api::core::v1::Pod;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
 use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
 use tidal_core::node_identity::{IdentityMap, NodeInfo};
-use tidal_core::scoring::{MissingMetrics, NodeView, Scorer, Verdict};
+use tidal_core::scoring::{NodeView, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
@@ -38,11 +38,17 @@ pub struct LoadState {
     pub by_node: FastMap<String, NodeRow>,
     /// When the last refresh succeeded.
     pub refreshed_at: Option<SystemTime>,
-    /// Whether any refresh has finished, successfully or not.
-    pub attempted: bool,
-    pub last_error: Option<String>,
     pub unmapped_series: Vec<String>,
     pub unmapped_nodes: Vec<String>,
+}
+
+/// How the last refresh went, kept apart from the load so a failure does not copy it.
+#[derive(Debug, Default, Clone)]
+pub struct RefreshStatus {
+    /// Whether any refresh has finished, successfully or not.
+    pub attempted: bool,
+    /// Why the last refresh failed; `None` after a success.
+    pub last_error: Option<String>,
 }
 
 /// The last call and its verdicts, for the debug view. The body is kept as sent (a
@@ -64,6 +70,7 @@ pub struct Extender {
     pub scorer: Scorer,
     pub estimation: EstimationConfig,
     pub load: ArcSwap<LoadState>,
+    pub refresh: Mutex<RefreshStatus>,
     pub cluster: RwLock<ClusterView>,
     pub last_decision: ArcSwapOption<Decision>,
     pub metrics: Metrics,
@@ -133,10 +140,18 @@ impl Extender {
         };
         scorer.validate()?;
         config.estimation.validate()?;
+        if config.refresh_interval.is_zero() || config.refresh_interval >= max_age {
+            return Err(format!(
+                "extender.refresh_interval ({:?}) must be more than 0 and less than load.max_age \
+                 ({max_age:?}), or the load would be stale between refreshes",
+                config.refresh_interval
+            ));
+        }
         Ok(Self {
             scorer,
             estimation: config.estimation.clone(),
             load: ArcSwap::from_pointee(LoadState::default()),
+            refresh: Mutex::new(RefreshStatus::default()),
             cluster: RwLock::new(ClusterView::default()),
             last_decision: ArcSwapOption::empty(),
             metrics: Metrics::default(),
@@ -247,10 +262,7 @@ impl Extender {
     fn count_unknown(&self, verdicts: &[Verdict]) {
         let unknown = verdicts.iter().filter(|v| v.projection.is_none()).count() as u64;
         if unknown > 0 {
-            let policy = match self.scorer.on_missing {
-                MissingMetrics::FailOpen => "fail-open",
-                MissingMetrics::FailClosed => "fail-closed",
-            };
+            let policy = self.scorer.on_missing.as_str();
             self.metrics
                 .unknown_load_verdicts
                 .get_or_create(&PolicyLabels { policy })
@@ -272,7 +284,7 @@ impl Extender {
                 (x.score, x.headroom)
                     .partial_cmp(&(y.score, y.headroom))
                     .unwrap_or(std::cmp::Ordering::Equal)
-                    // Equal scores: the first name wins, deterministically.
+                    // Equal scores: the smallest name wins, deterministically.
                     .then_with(|| b.cmp(a))
             });
         if let Some((node, _)) = best {
@@ -305,27 +317,50 @@ impl Extender {
         self.last_decision.store(Some(Arc::new(decision)));
     }
 
-    /// Installs a fresh load and works out which nodes and series do not match up.
+    /// Installs a fresh load, resolving each series to its node once for every call
+    /// until the next refresh, and reports series and nodes that do not match up.
     pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
         let cluster = self.cluster.read();
-        let unmapped_series = snapshot.unmapped(&IdentityMap::new(cluster.nodes()));
+        let identities = IdentityMap::new(cluster.nodes());
         let mut by_node = FastMap::default();
-        let mut unmapped_nodes = Vec::new();
-        for node in cluster.nodes() {
-            match snapshot.for_node(node) {
-                Some(load) => {
+        let mut unmapped_series = Vec::new();
+        for (identity, load) in snapshot.iter() {
+            let node = identities
+                .resolve(identity)
+                .and_then(|name| cluster.node(name));
+            match node {
+                Some(node) => {
                     let row = NodeRow {
                         load: load.clone(),
                         allocatable: capacity(node),
                     };
                     by_node.insert(node.name.clone(), row);
                 }
-                None => unmapped_nodes.push(node.name.clone()),
+                None => unmapped_series.push(identity.to_string()),
             }
         }
+        let mut unmapped_nodes: Vec<String> = cluster
+            .nodes()
+            .filter(|n| !by_node.contains_key(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        let nodes_known = cluster.node_count();
         drop(cluster);
+        unmapped_series.sort();
         unmapped_nodes.sort();
-        if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
+        if nodes_known == 0 {
+            // Without node names and addresses, series can only match nodes by name.
+            if unmapped_series
+                .iter()
+                .any(|s| s.parse::<std::net::IpAddr>().is_ok())
+            {
+                tracing::warn!(
+                    "Prometheus identifies nodes by IP address but no nodes are known (no \
+                     Kubernetes access yet): those series match no node name. Give the extender \
+                     cluster access, or set load.node_label to a label carrying the node name"
+                );
+            }
+        } else if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
             tracing::warn!(
                 unmapped_series = ?head(&unmapped_series),
                 unmapped_nodes = ?head(&unmapped_nodes),
@@ -336,56 +371,62 @@ impl Extender {
             );
         }
         self.metrics.nodes_with_load.set(snapshot.len() as i64);
-        self.metrics
-            .unmapped_series
-            .set(unmapped_series.len() as i64);
+        // With no node known every series is unmatched, which says nothing useful.
+        let unmatched = if nodes_known == 0 {
+            0
+        } else {
+            unmapped_series.len()
+        };
+        self.metrics.unmapped_series.set(unmatched as i64);
         self.metrics.unmapped_nodes.set(unmapped_nodes.len() as i64);
         self.metrics.refreshes.inc();
         self.load.store(Arc::new(LoadState {
             snapshot,
             by_node,
             refreshed_at: Some(at),
-            attempted: true,
-            last_error: None,
             unmapped_series,
             unmapped_nodes,
         }));
+        *self.refresh.lock() = RefreshStatus {
+            attempted: true,
+            last_error: None,
+        };
     }
 
     /// Keeps the last load (the scorer judges its age) and records why the refresh failed.
     pub fn record_refresh_error(&self, error: String) {
         self.metrics.refresh_errors.inc();
-        let current = self.load.load();
-        self.load.store(Arc::new(LoadState {
-            snapshot: current.snapshot.clone(),
-            by_node: current.by_node.clone(),
-            refreshed_at: current.refreshed_at,
+        *self.refresh.lock() = RefreshStatus {
             attempted: true,
             last_error: Some(error),
-            unmapped_series: current.unmapped_series.clone(),
-            unmapped_nodes: current.unmapped_nodes.clone(),
-        }));
+        };
     }
 
     /// Whether the load is fresh enough to judge by, or why not.
     pub fn load_health(&self, now: SystemTime) -> Result<(), String> {
-        let load = self.load.load();
-        let Some(at) = load.refreshed_at else {
-            return Err(load
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "no load refresh has finished yet".to_string()));
+        let refresh = self.refresh.lock().clone();
+        let last_error = refresh.last_error.as_deref().unwrap_or("none");
+        let Some(at) = self.load.load().refreshed_at else {
+            return Err(match refresh.attempted {
+                true => format!("no load yet; last error: {last_error}"),
+                false => "no load refresh has finished yet".to_string(),
+            });
         };
         let age = now.duration_since(at).unwrap_or_default();
         if age > self.scorer.max_age {
             return Err(format!(
-                "load is {}s old (max_age {}s); last error: {}",
+                "load is {}s old (max_age {}s); last error: {last_error}",
                 age.as_secs(),
                 self.scorer.max_age.as_secs(),
-                load.last_error.as_deref().unwrap_or("none")
             ));
         }
         Ok(())
+    }
+
+    /// How long a bound pod can matter to a verdict: the estimation window plus the
+    /// oldest load still judged by.
+    pub fn recent_pod_lifetime(&self) -> Duration {
+        self.estimation.window.saturating_add(self.scorer.max_age)
     }
 }
 

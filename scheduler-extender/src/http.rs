@@ -14,7 +14,7 @@ use serde_json::json;
 use tidal_core::scoring::Verdict;
 
 use crate::extender::{BadRequest, Candidates, Extender, Request, candidate_names};
-use crate::metrics::{Outcome, RequestLabels, Verb, VerbLabels};
+use crate::metrics::{RequestLabels, VerbLabels};
 use crate::wire::{ExtenderArgs, FailedNodes, FilterResult, HostPriority, NodeListOut};
 
 pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
@@ -30,33 +30,34 @@ pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> R
 }
 
 async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, Verb::Filter, &body, filter_call)
+    handle(&ext, "filter", &body, filter_call)
 }
 
 async fn prioritize(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, Verb::Prioritize, &body, prioritize_call)
+    handle(&ext, "prioritize", &body, prioritize_call)
 }
+
+/// Bodies past this size (full `Nodes` lists of hundreds of nodes) take milliseconds to
+/// judge: long enough that the worker thread should be handed over to other tasks.
+const LARGE_BODY: usize = 1 << 20;
 
 /// Answers and measures one call; a malformed body is a 400 with the reason.
 fn handle(
     ext: &Extender,
-    verb: Verb,
+    verb: &'static str,
     body: &Bytes,
     answer: fn(&Extender, &Bytes) -> Result<Vec<u8>, BadRequest>,
 ) -> Response {
     let started = Instant::now();
-    let result = answer(ext, body);
-    let outcome = if result.is_ok() {
-        Outcome::Ok
+    let result = if body.len() > LARGE_BODY {
+        tokio::task::block_in_place(|| answer(ext, body))
     } else {
-        Outcome::BadRequest
+        answer(ext, body)
     };
+    let outcome = if result.is_ok() { "ok" } else { "bad_request" };
     ext.metrics
         .requests
-        .get_or_create(&RequestLabels {
-            verb: verb.clone(),
-            outcome,
-        })
+        .get_or_create(&RequestLabels { verb, outcome })
         .inc();
     ext.metrics
         .latency
@@ -161,32 +162,19 @@ fn prioritize_answer(request: &Request<'_>, verdicts: &[Verdict]) -> serde_json:
 }
 
 /// Ready once the first load refresh has finished. Without fresh load the extender
-/// still serves under fail-open (and says so in the body); under fail-closed it would
-/// refuse every node, so it reports not ready and the scheduler's `ignorable` applies.
+/// stays ready and says why in the body: under fail-open it passes every node, under
+/// fail-closed it refuses them in `FailedNodes`. Were it unready, the scheduler could
+/// not reach it and, with `ignorable: true`, would skip it: fail-open in effect.
 async fn readyz(State(ext): State<Arc<Extender>>) -> Response {
-    let load = ext.load.load();
-    if !load.attempted {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no load refresh has finished yet\n",
-        )
-            .into_response();
+    if !ext.refresh.lock().attempted {
+        let why = "not ready: no load refresh has finished yet\n";
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    match ext.load_health(SystemTime::now()) {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()).into_response(),
-        Err(why) => match ext.scorer.on_missing {
-            tidal_core::scoring::MissingMetrics::FailOpen => (
-                StatusCode::OK,
-                format!("ready, degraded (fail-open): {why}\n"),
-            )
-                .into_response(),
-            tidal_core::scoring::MissingMetrics::FailClosed => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready (fail-closed): {why}\n"),
-            )
-                .into_response(),
-        },
-    }
+    let body = match ext.load_health(SystemTime::now()) {
+        Ok(()) => "ready\n".to_string(),
+        Err(why) => format!("ready, degraded ({}): {why}\n", ext.scorer.on_missing),
+    };
+    (StatusCode::OK, body).into_response()
 }
 
 async fn metrics(State(ext): State<Arc<Extender>>) -> Response {

@@ -15,11 +15,13 @@ mod watch;
 pub mod wire;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
+use axum_server::tls_rustls::RustlsConfig;
 use tidal_core::load::LoadConfig;
 use tidal_core::prometheus::PrometheusClient;
 use tokio::task::JoinSet;
@@ -40,6 +42,10 @@ pub struct Options {
 /// Builds the extender and starts its background work (load refresh, watches).
 /// The tasks stop when the returned `JoinSet` is dropped.
 pub fn start(options: &Options) -> anyhow::Result<(Arc<Extender>, JoinSet<()>)> {
+    options
+        .load
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid load configuration: {e}"))?;
     let extender = Arc::new(
         Extender::new(&options.config, options.load.max_age)
             .map_err(|e| anyhow::anyhow!("invalid extender configuration: {e}"))?,
@@ -65,13 +71,15 @@ pub fn start(options: &Options) -> anyhow::Result<(Arc<Extender>, JoinSet<()>)> 
     Ok((extender, tasks))
 }
 
-/// Serves on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight calls. Fails
+/// if a background task stops, so that Kubernetes restarts an extender whose load or
+/// watches would otherwise silently go stale.
 pub async fn serve(
     options: Options,
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (extender, _tasks) = start(&options)?;
+    let (extender, mut tasks) = start(&options)?;
     let config = &options.config;
     let app = http::router(extender, &config.normalized_prefix(), config.max_body_bytes);
     let addr = listener
@@ -80,42 +88,59 @@ pub async fn serve(
     listener
         .set_nonblocking(true)
         .context("configuring the listener")?;
-    match &config.tls {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%addr, prefix = %config.normalized_prefix(), "extender listening ({scheme})");
+    let server: Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> = match &config.tls {
         None => {
-            tracing::info!(%addr, prefix = %config.normalized_prefix(), "extender listening (http)");
             let listener = tokio::net::TcpListener::from_std(listener)
                 .context("using the listener")?
                 // Answers go out at once instead of waiting on Nagle and a delayed ACK.
                 .tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            Box::pin(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?;
+                Ok(())
+            })
         }
         Some(tls) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let rustls =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "loading the TLS certificate {} and key {}",
-                            tls.cert_file.display(),
-                            tls.key_file.display()
-                        )
-                    })?;
-            tracing::info!(%addr, prefix = %config.normalized_prefix(), "extender listening (https)");
+            let rustls = RustlsConfig::from_pem_file(&tls.cert_file, &tls.key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading the TLS certificate {} and key {}",
+                        tls.cert_file.display(),
+                        tls.key_file.display()
+                    )
+                })?;
             let handle = axum_server::Handle::new();
             let on_shutdown = handle.clone();
             tokio::spawn(async move {
                 shutdown.await;
                 on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
             });
-            axum_server::from_tcp_rustls(listener, rustls)?
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await?;
+            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
+            Box::pin(async move {
+                server.serve(app.into_make_service()).await?;
+                Ok(())
+            })
+        }
+    };
+    tokio::select! {
+        result = server => result?,
+        Some(ended) = tasks.join_next() => {
+            let how = if ended.as_ref().is_err_and(|e| e.is_panic()) { "panicked" } else { "ended" };
+            anyhow::bail!(
+                "a background task (load refresh or watch) {how}: exiting so that the extender \
+                 is restarted instead of answering from stale state"
+            );
         }
     }
     tracing::info!("extender stopped");

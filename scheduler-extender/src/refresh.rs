@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use tidal_core::load::{LoadConfig, fetch};
 use tidal_core::prometheus::PrometheusClient;
+use tidal_core::scoring::MissingMetrics;
 
 use crate::extender::Extender;
 
@@ -31,18 +32,15 @@ pub async fn refresh_once(ext: &Extender, client: &PrometheusClient, config: &Lo
         }
         Err(e) => {
             let policy = match ext.scorer.on_missing {
-                tidal_core::scoring::MissingMetrics::FailOpen => {
-                    "nodes pass with a neutral score (fail-open)"
-                }
-                tidal_core::scoring::MissingMetrics::FailClosed => {
-                    "nodes are filtered out (fail-closed)"
-                }
+                MissingMetrics::FailOpen => "nodes pass with a neutral score (fail-open)",
+                MissingMetrics::FailClosed => "nodes are filtered out (fail-closed)",
             };
             tracing::warn!(error = %e, "load refresh failed; the last load is used until it is older than load.max_age, then {policy}");
             ext.record_refresh_error(e.to_string());
         }
     }
     // Pods bound before the oldest load we could still judge by are in every average.
-    let keep = ext.estimation.window + ext.scorer.max_age;
-    ext.cluster.write().prune(SystemTime::now(), keep);
+    ext.cluster
+        .write()
+        .prune(SystemTime::now(), ext.recent_pod_lifetime());
 }

@@ -46,8 +46,9 @@ pub async fn nodes(ext: Arc<Extender>, client: kube::Client) {
 }
 
 pub async fn pods(ext: Arc<Extender>, client: kube::Client) {
-    let stream =
-        watcher::watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    // Only bound pods matter; the API server sends ADDED when a pod gets its node.
+    let config = watcher::Config::default().fields("spec.nodeName!=");
+    let stream = watcher::watcher(Api::<Pod>::all(client), config).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
@@ -77,8 +78,7 @@ fn on_pod(ext: &Extender, pod: &Pod) {
     };
     let now = SystemTime::now();
     let bound_at = scheduled_at(pod).unwrap_or(now).min(now);
-    let keep = ext.estimation.window + ext.scorer.max_age;
-    if now.duration_since(bound_at).unwrap_or_default() > keep {
+    if now.duration_since(bound_at).unwrap_or_default() > ext.recent_pod_lifetime() {
         return;
     }
     let estimate = ext.estimation.estimate(pod);

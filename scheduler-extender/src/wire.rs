@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tidal_core::node_identity::NodeInfo;
-use tidal_core::resources::from_resource_list;
+use tidal_core::resources::allocatable_from;
 use tidal_core::scoring::Reason;
 
 /// The body of both `filter` and `prioritize` calls. Node names and raw nodes borrow
@@ -107,10 +107,9 @@ pub fn node_info(raw: &RawValue) -> Result<NodeInfo, String> {
         .filter(|a| a.type_ == "InternalIP")
         .map(|a| a.address)
         .collect();
-    let allocatable = status
-        .allocatable
-        .or(status.capacity)
-        .map(|list| from_resource_list(&list));
+    let has_resources = status.allocatable.is_some() || status.capacity.is_some();
+    let allocatable = has_resources
+        .then(|| allocatable_from(status.allocatable.as_ref(), status.capacity.as_ref()));
     Ok(NodeInfo {
         name,
         addresses,
