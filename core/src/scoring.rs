@@ -138,8 +138,12 @@ pub enum Reason {
     NoSize(MissingMetrics),
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Reason {
+    /// Appends the reason in words. Written without `format!` because a filter call can
+    /// explain hundreds of nodes, and the formatting machinery dominated its cost.
+    pub fn write_to(&self, out: &mut String) {
+        let mut number = itoa::Buffer::new();
+        let mut int = |out: &mut String, v: i64| out.push_str(number.format(v));
         match *self {
             Reason::Overloaded {
                 projection: p,
@@ -147,45 +151,67 @@ impl fmt::Display for Reason {
                 extra,
             } => {
                 let checks = [
-                    ("cpu average", p.cpu_average, t.cpu.average),
-                    ("cpu peak", p.cpu_peak, t.cpu.peak),
-                    ("memory average", p.memory_average, t.memory.average),
-                    ("memory peak", p.memory_peak, t.memory.peak),
+                    ("cpu average ", p.cpu_average, t.cpu.average),
+                    ("cpu peak ", p.cpu_peak, t.cpu.peak),
+                    ("memory average ", p.memory_average, t.memory.average),
+                    ("memory peak ", p.memory_peak, t.memory.peak),
                 ];
                 let mut sep = "";
                 for (name, value, limit) in checks.into_iter().filter(|&(_, v, l)| !within(v, l)) {
-                    write!(f, "{sep}{name} {}% > {}%", percent(value), percent(limit))?;
+                    out.push_str(sep);
+                    out.push_str(name);
+                    int(out, percent(value));
+                    out.push_str("% > ");
+                    int(out, percent(limit));
+                    out.push('%');
                     sep = ", ";
                 }
-                write!(
-                    f,
-                    " (incl. {}m cpu, {}Mi est. for new pods)",
-                    (extra.cpu_cores * 1000.0).round() as i64,
-                    (extra.memory_bytes / (1024.0 * 1024.0)).round() as i64
-                )
+                out.push_str(" (incl. ");
+                int(out, (extra.cpu_cores * 1000.0).round() as i64);
+                out.push_str("m cpu, ");
+                int(out, (extra.memory_bytes / (1024.0 * 1024.0)).round() as i64);
+                out.push_str("Mi est. for new pods)");
             }
-            Reason::NoLoad(policy) => write!(f, "no load from Prometheus for this node ({policy})"),
+            Reason::NoLoad(policy) => {
+                out.push_str("no load from Prometheus for this node (");
+                out.push_str(policy.as_str());
+                out.push(')');
+            }
             Reason::Stale {
                 age,
                 max_age,
                 policy,
-            } => write!(
-                f,
-                "load is stale: sampled {}s ago, max_age is {}s ({policy})",
-                age.as_secs(),
-                max_age.as_secs()
-            ),
-            Reason::NoSize(policy) => write!(
-                f,
-                "node size unknown: no allocatable and no node-exporter capacity ({policy})"
-            ),
+            } => {
+                out.push_str("load is stale: sampled ");
+                int(out, age.as_secs().try_into().unwrap_or(i64::MAX));
+                out.push_str("s ago, max_age is ");
+                int(out, max_age.as_secs().try_into().unwrap_or(i64::MAX));
+                out.push_str("s (");
+                out.push_str(policy.as_str());
+                out.push(')');
+            }
+            Reason::NoSize(policy) => {
+                out.push_str("node size unknown: no allocatable and no node-exporter capacity (");
+                out.push_str(policy.as_str());
+                out.push(')');
+            }
         }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(96);
+        self.write_to(&mut text);
+        f.write_str(&text)
     }
 }
 
 impl Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let mut text = String::with_capacity(96);
+        self.write_to(&mut text);
+        serializer.serialize_str(&text)
     }
 }
 

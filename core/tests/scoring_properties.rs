@@ -171,3 +171,39 @@ fn a_cooler_node_scores_higher() {
         "cpu 10% and memory 25% give 0.825 headroom"
     );
 }
+
+#[test]
+fn an_overloaded_node_says_which_thresholds_and_estimates() {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let load = NodeLoad {
+        cpu_cores: Usage {
+            average: 2.0,
+            peak: 2.4,
+        },
+        memory_bytes: Usage {
+            average: 1e9,
+            peak: 1e9,
+        },
+        capacity: Some(Capacity {
+            cpu_cores: 4.0,
+            memory_bytes: 8e9,
+        }),
+        sampled_at: at,
+    };
+    let view = NodeView {
+        load: Some(&load),
+        allocatable: None,
+        pending: Estimate::default(),
+    };
+    let incoming = Estimate {
+        cpu_cores: 0.85,
+        memory_bytes: 700.0 * 1024.0 * 1024.0,
+    };
+    let verdict = scorer(MissingMetrics::FailOpen).evaluate(at, view, incoming);
+    assert!(!verdict.fits);
+    let reason = verdict.reason.map(|r| r.to_string()).unwrap_or_default();
+    assert_eq!(
+        reason,
+        "cpu average 71% > 65%, cpu peak 81% > 80% (incl. 850m cpu, 700Mi est. for new pods)"
+    );
+}

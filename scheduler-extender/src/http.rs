@@ -141,13 +141,19 @@ fn filter_answer(
             None,
         ),
     };
-    serde_json::to_vec(&FilterResult {
-        nodes,
-        node_names,
-        failed_nodes: FailedNodes(failed),
-        failed_and_unresolvable_nodes: FailedNodes::default(),
-        error: String::new(),
-    })
+    // Sized up front: growing a buffer of a few hundred KiB copies it several times.
+    let mut out = Vec::with_capacity(128 + 24 * verdicts.len() + 96 * failed.len());
+    serde_json::to_writer(
+        &mut out,
+        &FilterResult {
+            nodes,
+            node_names,
+            failed_nodes: FailedNodes(failed),
+            failed_and_unresolvable_nodes: FailedNodes::default(),
+            error: String::new(),
+        },
+    )?;
+    Ok(out)
 }
 
 fn prioritize_answer(request: &Request<'_>, verdicts: &[Verdict]) -> serde_json::Result<Vec<u8>> {
@@ -158,7 +164,9 @@ fn prioritize_answer(request: &Request<'_>, verdicts: &[Verdict]) -> serde_json:
             score: i64::from(v.score),
         })
         .collect();
-    serde_json::to_vec(&priorities)
+    let mut out = Vec::with_capacity(2 + 32 * priorities.len());
+    serde_json::to_writer(&mut out, &priorities)?;
+    Ok(out)
 }
 
 /// Ready once the first load refresh has finished. Without fresh load the extender
