@@ -55,25 +55,38 @@ fn a_typo_in_the_config_file_is_an_error_that_names_it() {
 }
 
 #[test]
-fn invalid_thresholds_are_refused_at_start() {
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    writeln!(
-        file,
-        "extender:\n  thresholds:\n    cpu: {{ average: 65, peak: 80 }}"
-    )
-    .expect("write");
-    let path = file.path().to_string_lossy().into_owned();
-    let out = tidal(&[
-        "--config",
-        &path,
-        "extender",
-        "--no-kube",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
-    assert!(err.contains("thresholds.cpu.average is 65"), "{err}");
+fn invalid_settings_are_refused_at_start() {
+    let cases = [
+        (
+            "extender:\n  thresholds:\n    cpu: { average: 65, peak: 80 }\n",
+            "thresholds.cpu.average is 65",
+        ),
+        (
+            "extender:\n  refresh_interval: 2m\n",
+            "must be more than 0 and less than load.max_age",
+        ),
+        ("load:\n  max_age: 0s\n", "load.max_age must be more than 0"),
+        (
+            "extender:\n  estimation: { default_cpu: -1 }\n",
+            "must not be negative",
+        ),
+    ];
+    for (config, expected) in cases {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(config.as_bytes()).expect("write");
+        let path = file.path().to_string_lossy().into_owned();
+        let out = tidal(&[
+            "--config",
+            &path,
+            "extender",
+            "--no-kube",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        assert!(!out.status.success(), "{config}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{config}: {err}");
+    }
 }
 
 /// A running `tidal extender` that is killed if a test fails before stopping it.
