@@ -19,6 +19,12 @@ pub struct RecentPod {
     pub observed: bool,
 }
 
+/// How long a placement the extender only assumed (its own best score) counts without
+/// the watch confirming it. Binding takes milliseconds: a pod still unbound after this
+/// was not placed where we guessed (another filter refused it, or binding failed), and
+/// counting it longer would make that node look busier than it is.
+pub const ASSUMPTION_TTL: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Default)]
 pub struct ClusterView {
     nodes: FastMap<String, NodeInfo>,
@@ -91,20 +97,29 @@ impl ClusterView {
     }
 
     /// The estimated usage of pods bound to `node` after `since` (the load's sample time
-    /// minus the estimation window), leaving out the pod being scheduled.
-    pub fn pending(&self, node: &str, since: SystemTime, exclude_uid: &str) -> (Estimate, usize) {
+    /// minus the estimation window), leaving out the pod being scheduled and assumptions
+    /// older than [`ASSUMPTION_TTL`].
+    pub fn pending(
+        &self,
+        node: &str,
+        since: SystemTime,
+        now: SystemTime,
+        exclude_uid: &str,
+    ) -> Estimate {
         let mut total = Estimate::default();
-        let mut count = 0;
         if self.recent.is_empty() {
-            return (total, count);
+            return total;
         }
+        let assumed_since = now
+            .checked_sub(ASSUMPTION_TTL)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         for pod in self.recent.get(node).into_iter().flatten() {
-            if pod.bound_at > since && pod.uid != exclude_uid {
+            let live = pod.observed || pod.bound_at > assumed_since;
+            if live && pod.bound_at > since && pod.uid != exclude_uid {
                 total += pod.estimate;
-                count += 1;
             }
         }
-        (total, count)
+        total
     }
 
     /// Forgets pods bound longer than `keep` ago: no load sample can need them any more.
@@ -155,9 +170,9 @@ mod tests {
         view.record_pod("b", pod("p1", now, true));
         view.record_pod("c", pod("p1", now, false));
         let since = now - Duration::from_secs(1);
-        assert_eq!(view.pending("a", since, "").1, 0);
-        assert_eq!(view.pending("b", since, "").1, 1);
-        assert_eq!(view.pending("c", since, "").1, 0);
+        assert_eq!(view.pending("a", since, now, ""), Estimate::default());
+        assert_eq!(view.pending("b", since, now, "").cpu_cores, 1.0);
+        assert_eq!(view.pending("c", since, now, ""), Estimate::default());
     }
 
     #[test]
@@ -167,9 +182,31 @@ mod tests {
         view.record_pod("a", pod("old", now - Duration::from_secs(600), true));
         view.record_pod("a", pod("new", now, true));
         view.record_pod("a", pod("me", now, true));
-        let (estimate, count) = view.pending("a", now - Duration::from_secs(300), "me");
-        assert_eq!(count, 1);
+        let estimate = view.pending("a", now - Duration::from_secs(300), now, "me");
         assert_eq!(estimate.cpu_cores, 1.0);
+    }
+
+    #[test]
+    fn unconfirmed_assumptions_expire() {
+        let now = SystemTime::now();
+        let mut view = ClusterView::default();
+        view.record_pod(
+            "a",
+            pod(
+                "guess",
+                now - ASSUMPTION_TTL - Duration::from_secs(1),
+                false,
+            ),
+        );
+        view.record_pod(
+            "a",
+            pod("seen", now - ASSUMPTION_TTL - Duration::from_secs(1), true),
+        );
+        let estimate = view.pending("a", now - Duration::from_secs(300), now, "");
+        assert_eq!(
+            estimate.cpu_cores, 1.0,
+            "only the observed pod still counts"
+        );
     }
 
     #[test]

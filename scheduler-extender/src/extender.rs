@@ -249,7 +249,7 @@ impl Extender {
                 .sampled_at
                 .checked_sub(self.estimation.window)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            cluster.pending(name, since, uid).0
+            cluster.pending(name, since, now, uid)
         });
         let view = NodeView {
             load,
