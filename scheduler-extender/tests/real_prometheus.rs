@@ -200,3 +200,53 @@ async fn without_cluster_access_series_named_by_node_still_work() -> anyhow::Res
     assert_eq!(reason, "no load from Prometheus for this node (fail-open)");
     ext.shutdown().await
 }
+
+#[tokio::test]
+async fn series_and_nodes_that_do_not_match_are_reported() -> anyhow::Result<()> {
+    let data = ClusterMetrics::new()
+        .node(Node::new("node-a", "10.0.0.1:9100").busy(0.2))
+        // An exporter on a machine that is not (or no longer) a node.
+        .node(Node::new("stray", "10.0.0.99:9100").busy(0.2));
+    let Some(prometheus) = Prometheus::start(&data.to_openmetrics()).await? else {
+        return Ok(());
+    };
+    let api = FakeApiServer::start().await?;
+    api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
+    // A node whose node-exporter is missing.
+    api.add(&objects::node("node-dark", "10.0.0.2", "4", "16Gi")?)?;
+    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    common::wait_until(
+        "the mismatch is reported",
+        Duration::from_secs(20),
+        || async {
+            let load = &ext.debug().await?["load"];
+            Ok(load["unmapped_series"] == json!(["10.0.0.99"])
+                && load["unmapped_nodes"] == json!(["node-dark"]))
+        },
+    )
+    .await?;
+    let (_, metrics) = ext.get("/metrics").await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tidal_extender_unmapped_series 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "tidal_extender_unmapped_nodes 1"),
+        "{metrics}"
+    );
+
+    let pod = objects::pod("shop", "web-1", "100m", "64Mi")?;
+    let args = json!({"Pod": pod, "Nodes": null, "NodeNames": ["node-a", "node-dark"]});
+    let scores = scores(&call(&ext, "prioritize", &args).await?);
+    assert_eq!(
+        scores[1],
+        ("node-dark".to_string(), 5),
+        "no load: neutral score under fail-open"
+    );
+    assert!(scores[0].1 > 5, "{scores:?}");
+    ext.shutdown().await
+}
