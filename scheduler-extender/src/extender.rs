@@ -177,8 +177,20 @@ impl Extender {
         let load = self.load.load();
         let cluster = self.cluster.read();
         let judge = |name: &str, load: Option<&NodeLoad>, allocatable: Option<Capacity>| {
-            let mut verdict =
-                self.judge_node(&cluster, name, load, allocatable, incoming, uid, now);
+            let pending = load.map_or_else(Estimate::default, |l| {
+                let window = self.estimation.window;
+                let since = l
+                    .sampled_at
+                    .checked_sub(window)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                cluster.pending(name, since, now, uid)
+            });
+            let view = NodeView {
+                load,
+                allocatable,
+                pending,
+            };
+            let mut verdict = self.scorer.evaluate(now, view, incoming);
             // A DaemonSet pod must run on every node: refusing it helps nobody. The
             // reason stays, so the debug view shows what was waived.
             verdict.fits |= daemon;
@@ -231,32 +243,6 @@ impl Extender {
                 cluster.upsert_node(info.clone());
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn judge_node(
-        &self,
-        cluster: &ClusterView,
-        name: &str,
-        load: Option<&NodeLoad>,
-        allocatable: Option<Capacity>,
-        incoming: Estimate,
-        uid: &str,
-        now: SystemTime,
-    ) -> Verdict {
-        let pending = load.map_or_else(Estimate::default, |l| {
-            let since = l
-                .sampled_at
-                .checked_sub(self.estimation.window)
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            cluster.pending(name, since, now, uid)
-        });
-        let view = NodeView {
-            load,
-            allocatable,
-            pending,
-        };
-        self.scorer.evaluate(now, view, incoming)
     }
 
     fn count_unknown(&self, verdicts: &[Verdict]) {
