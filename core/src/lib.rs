@@ -6,9 +6,11 @@
 //! [`load`], so the extender, the descheduler and the benches share one model.
 
 pub mod estimate;
+pub mod fit;
 pub mod load;
 pub mod node_identity;
 pub mod prometheus;
 pub mod quantity;
 pub mod resources;
 pub mod scoring;
+pub mod usage;

@@ -2,13 +2,13 @@
 //! each covering every node at once, never one query per node.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::node_identity::{IdentityMap, NodeInfo, strip_port};
-use crate::prometheus::{PrometheusClient, PrometheusError, Sample};
+use crate::prometheus::{PrometheusClient, PrometheusError, Sample, sample_time};
 use crate::resources::Resources;
 
 /// The `load:` config section.
@@ -208,7 +208,7 @@ impl LoadSnapshot {
                     peak: peak(Figure::MemoryPeak, mem),
                 },
                 capacity,
-                sampled_at: from_unix(cpu_at.min(mem_at)),
+                sampled_at: sample_time(cpu_at.min(mem_at)),
             };
             snapshot.by_identity.insert(identity.to_string(), load);
         }
@@ -251,15 +251,6 @@ impl LoadSnapshot {
         unmapped.sort();
         unmapped
     }
-}
-
-/// A Prometheus timestamp as a `SystemTime`; nonsense (negative, huge) becomes the epoch,
-/// which the scorer then judges stale.
-fn from_unix(seconds: f64) -> SystemTime {
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .and_then(|d| UNIX_EPOCH.checked_add(d))
-        .unwrap_or(UNIX_EPOCH)
 }
 
 /// Runs one refresh: the six queries concurrently, evaluated at the same instant.

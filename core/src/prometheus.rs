@@ -273,6 +273,15 @@ fn read_secret(path: &Path) -> Result<String, PrometheusError> {
         })
 }
 
+/// A sample's Unix-seconds timestamp as a `SystemTime`; nonsense (negative, huge)
+/// becomes the epoch, which any staleness check then judges stale.
+pub fn sample_time(seconds: f64) -> SystemTime {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .and_then(|d| UNIX_EPOCH.checked_add(d))
+        .unwrap_or(UNIX_EPOCH)
+}
+
 fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

@@ -128,6 +128,16 @@ fn filter_answer(
         }
     }
     ext.metrics.filtered_nodes.inc_by(failed.len() as u64);
+    for (node, reason) in &failed {
+        // Off by default; RUST_LOG=tidal_scheduler_extender=debug shows every refusal.
+        tracing::debug!(
+            pod = request.pod.metadata.name.as_deref().unwrap_or_default(),
+            namespace = request.pod.metadata.namespace.as_deref().unwrap_or_default(),
+            node,
+            %reason,
+            "node filtered out"
+        );
+    }
     // Answer in the form we were asked in: the scheduler reads only that one.
     let (nodes, node_names) = match &request.candidates {
         Candidates::Names(names) => (

@@ -6,7 +6,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Status;
@@ -679,5 +680,440 @@ async fn kubeconfig_version_and_unknown_paths() -> anyhow::Result<()> {
         assert_eq!(body["reason"], "NotFound", "{path}");
     }
     server.shutdown().await;
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------
+// pods/eviction
+// ----------------------------------------------------------------------------
+
+/// A client that reports a 429 instead of retrying it (kube retries 429/503/504 by default).
+fn no_retry_client(server: &FakeApiServer) -> anyhow::Result<kube::Client> {
+    let mut config = server.config();
+    config.default_retry = false;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// A Running pod on `n1`, with `Ready` as given.
+fn running_pod(name: &str, labels: Value, ready: bool) -> anyhow::Result<Pod> {
+    let ready = if ready { "True" } else { "False" };
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "nginx"}], "nodeName": "n1"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}]},
+    }))?)
+}
+
+/// A PDB whose status a disruption controller would have computed (observedGeneration 1 = generation).
+fn pdb(
+    name: &str,
+    selector: Value,
+    allowed: i32,
+    current: i32,
+    desired: i32,
+) -> anyhow::Result<PodDisruptionBudget> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": selector, "minAvailable": desired},
+        "status": {
+            "observedGeneration": 1,
+            "disruptionsAllowed": allowed,
+            "currentHealthy": current,
+            "desiredHealthy": desired,
+            "expectedPods": current,
+        },
+    }))?)
+}
+
+fn dry_run() -> EvictParams {
+    EvictParams {
+        post_options: PostParams {
+            dry_run: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn allowed(server: &FakeApiServer, name: &str) -> Option<i32> {
+    server
+        .get::<PodDisruptionBudget>("default", name)
+        .and_then(|p| p.status)
+        .map(|s| s.disruptions_allowed)
+}
+
+async fn post_eviction(
+    server: &FakeApiServer,
+    pod: &str,
+    body: Value,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/namespaces/default/pods/{pod}/eviction",
+            server.url()
+        ))
+        .json(&body)
+        .send()
+        .await?)
+}
+
+#[tokio::test]
+async fn eviction_spends_the_budget_then_answers_429() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    server.add(&running_pod("web-1", json!({"app": "web"}), true)?)?;
+    server.add(&running_pod("web-2", json!({"app": "web"}), true)?)?;
+    server.add(&pdb(
+        "web-pdb",
+        json!({"matchLabels": {"app": "web"}}),
+        1,
+        2,
+        1,
+    )?)?;
+    let client = no_retry_client(&server)?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client, "default");
+    let rv = server.resource_version().to_string();
+    let mut pod_events = pods.watch(&WatchParams::default(), &rv).await?.boxed();
+    let mut pdb_events = pdbs.watch(&WatchParams::default(), &rv).await?.boxed();
+
+    let status = timeout(WAIT, pods.evict("web-1", &EvictParams::default())).await??;
+    assert!(status.is_success());
+    assert_eq!(status.code, 201);
+
+    // The PDB status write comes first (MODIFIED), then the pod's graceful deletion.
+    match timeout(WAIT, pdb_events.try_next()).await?? {
+        Some(WatchEvent::Modified(p)) => {
+            let status = p.status.unwrap_or_default();
+            assert_eq!(status.disruptions_allowed, 0);
+            assert!(
+                status
+                    .disrupted_pods
+                    .unwrap_or_default()
+                    .contains_key("web-1")
+            );
+            let condition = status
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.type_ == "DisruptionAllowed");
+            assert_eq!(
+                condition.map(|c| (c.status, c.reason)),
+                Some(("False".to_string(), "InsufficientPods".to_string()))
+            );
+        }
+        other => anyhow::bail!("expected the PDB MODIFIED, got {other:?}"),
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match timeout(WAIT, pod_events.try_next()).await?? {
+            Some(WatchEvent::Modified(p)) => {
+                assert!(p.metadata.deletion_timestamp.is_some());
+                seen.push("MODIFIED");
+            }
+            Some(WatchEvent::Deleted(_)) => seen.push("DELETED"),
+            other => anyhow::bail!("unexpected pod event {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["MODIFIED", "DELETED"]);
+    assert!(server.get::<Pod>("default", "web-1").is_none());
+    assert_eq!(allowed(&server, "web-pdb"), Some(0));
+
+    // The budget is spent until a (here absent) disruption controller recomputes it.
+    let refused = api_error(timeout(WAIT, pods.evict("web-2", &EvictParams::default())).await?)?;
+    assert_eq!(
+        (refused.code, refused.reason.as_str()),
+        (429, "TooManyRequests")
+    );
+    assert_eq!(
+        refused.message,
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    let details = refused
+        .details
+        .ok_or_else(|| anyhow::anyhow!("a 429 has details"))?;
+    assert_eq!(details.retry_after_seconds, 0);
+    let causes: Vec<(String, String)> = details
+        .causes
+        .into_iter()
+        .map(|c| (c.reason, c.message))
+        .collect();
+    assert_eq!(
+        causes,
+        [(
+            "DisruptionBudget".to_string(),
+            "The disruption budget web-pdb needs 1 healthy pods and has 2 currently".to_string()
+        )]
+    );
+    assert!(server.get::<Pod>("default", "web-2").is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_429_wire_format_and_unprocessed_budget() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    server.add(&running_pod("web-1", json!({"app": "web"}), true)?)?;
+    server.add(&pdb(
+        "web-pdb",
+        json!({"matchLabels": {"app": "web"}}),
+        0,
+        3,
+        3,
+    )?)?;
+    let body =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-1"}});
+
+    let response = timeout(WAIT, post_eviction(&server, "web-1", body.clone())).await??;
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().get("retry-after").is_none());
+    let status: Value = response.json().await?;
+    assert_eq!(
+        status,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests",
+            "details": {"causes": [{
+                "reason": "DisruptionBudget",
+                "message": "The disruption budget web-pdb needs 3 healthy pods and has 3 currently",
+            }]},
+            "code": 429,
+        })
+    );
+
+    // A spec change the controller has not observed yet: 429 with Retry-After 10.
+    server.modify::<PodDisruptionBudget>("default", "web-pdb", |p| {
+        if let Some(spec) = p.spec.as_mut() {
+            spec.min_available = None;
+            spec.max_unavailable =
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1));
+        }
+        if let Some(status) = p.status.as_mut() {
+            status.disruptions_allowed = 1;
+        }
+    })?;
+    let response = timeout(WAIT, post_eviction(&server, "web-1", body)).await??;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
+    let status: Value = response.json().await?;
+    assert_eq!(status["details"]["retryAfterSeconds"], 10);
+    assert_eq!(
+        status["details"]["causes"][0]["message"],
+        "The disruption budget web-pdb is still being processed by the server."
+    );
+    assert!(server.get::<Pod>("default", "web-1").is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_with_two_pdbs_is_500() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    server.add(&running_pod(
+        "web-1",
+        json!({"app": "web", "tier": "front"}),
+        true,
+    )?)?;
+    server.add(&pdb(
+        "by-app",
+        json!({"matchLabels": {"app": "web"}}),
+        1,
+        2,
+        1,
+    )?)?;
+    server.add(&pdb(
+        "by-tier",
+        json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]}),
+        1,
+        2,
+        1,
+    )?)?;
+    // An empty selector matches no pod (not every pod), so it is not a third match.
+    server.add(&pdb("empty", json!({}), 0, 0, 0)?)?;
+    let pods: Api<Pod> = Api::namespaced(no_retry_client(&server)?, "default");
+    let rv = server.resource_version();
+
+    let err = api_error(timeout(WAIT, pods.evict("web-1", &EvictParams::default())).await?)?;
+    assert_eq!((err.code, err.reason.as_str()), (500, ""));
+    assert_eq!(
+        err.message,
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+    assert_eq!(server.resource_version(), rv);
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_dry_run_changes_nothing() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    server.add(&running_pod("web-1", json!({"app": "web"}), true)?)?;
+    server.add(&running_pod("db-1", json!({"app": "db"}), true)?)?;
+    server.add(&pdb(
+        "web-pdb",
+        json!({"matchLabels": {"app": "web"}}),
+        1,
+        2,
+        1,
+    )?)?;
+    server.add(&pdb(
+        "db-pdb",
+        json!({"matchLabels": {"app": "db"}}),
+        0,
+        1,
+        1,
+    )?)?;
+    let pods: Api<Pod> = Api::namespaced(no_retry_client(&server)?, "default");
+    let rv = server.resource_version();
+
+    let status = timeout(WAIT, pods.evict("web-1", &dry_run())).await??;
+    assert_eq!((status.is_success(), status.code), (true, 201));
+    let refused = api_error(timeout(WAIT, pods.evict("db-1", &dry_run())).await?)?;
+    assert_eq!(refused.code, 429);
+
+    assert_eq!(server.resource_version(), rv);
+    assert!(server.get::<Pod>("default", "web-1").is_some());
+    assert_eq!(allowed(&server, "web-pdb"), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn evicting_a_missing_pod_is_404() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    let pods: Api<Pod> = Api::namespaced(no_retry_client(&server)?, "default");
+    let err = api_error(timeout(WAIT, pods.evict("ghost", &EvictParams::default())).await?)?;
+    assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
+    assert_eq!(err.message, "pods \"ghost\" not found");
+    let details = err
+        .details
+        .ok_or_else(|| anyhow::anyhow!("a 404 has details"))?;
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("ghost", "pods")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_of_unhealthy_pending_and_terminating_pods() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    let pods: Api<Pod> = Api::namespaced(no_retry_client(&server)?, "default");
+    let evict = |name: &'static str| {
+        let pods = pods.clone();
+        async move { timeout(WAIT, pods.evict(name, &EvictParams::default())).await }
+    };
+    // Spent budgets everywhere: only the special cases get through.
+    server.add(&pdb(
+        "met",
+        json!({"matchLabels": {"app": "met"}}),
+        0,
+        2,
+        2,
+    )?)?;
+    server.add(&pdb(
+        "short",
+        json!({"matchLabels": {"app": "short"}}),
+        0,
+        1,
+        2,
+    )?)?;
+
+    // Pending (and terminal) pods are evicted with no PDB check.
+    server.add(&pod("default", "pending", json!({"app": "short"}), None)?)?;
+    assert!(evict("pending").await??.is_success());
+
+    // Unready, budget met (IfHealthyBudget, the default): evicted, budget untouched.
+    server.add(&running_pod("unready-met", json!({"app": "met"}), false)?)?;
+    assert!(evict("unready-met").await??.is_success());
+    assert_eq!(allowed(&server, "met"), Some(0));
+
+    // Unready, budget not met: the budget decides (429) ...
+    server.add(&running_pod(
+        "unready-short",
+        json!({"app": "short"}),
+        false,
+    )?)?;
+    assert_eq!(api_error(evict("unready-short").await?)?.code, 429);
+    // ... unless the PDB says AlwaysAllow.
+    server.modify::<PodDisruptionBudget>("default", "short", |p| {
+        if let Some(spec) = p.spec.as_mut() {
+            spec.unhealthy_pod_eviction_policy = Some("AlwaysAllow".into());
+        }
+        // As the controller would, once it has seen the new generation.
+        if let Some(status) = p.status.as_mut() {
+            status.observed_generation = Some(2);
+        }
+    })?;
+    assert!(evict("unready-short").await??.is_success());
+    assert!(server.get::<Pod>("default", "unready-short").is_none());
+
+    // Already terminating (held by a finalizer): evicted again with no PDB check.
+    let mut held = running_pod("held", json!({"app": "short"}), true)?;
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    server.add(&held)?;
+    pods.delete("held", &DeleteParams::default()).await?;
+    assert!(evict("held").await??.is_success());
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_body_checks_and_grace_period() -> anyhow::Result<()> {
+    let server = FakeApiServer::start().await?;
+    let mut held = running_pod("web-1", json!({"app": "web"}), true)?;
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    server.add(&held)?;
+
+    let mismatch = timeout(
+        WAIT,
+        post_eviction(&server, "web-1", json!({"metadata": {"name": "web-2"}})),
+    )
+    .await??;
+    assert_eq!(mismatch.status().as_u16(), 400);
+    let status: Value = mismatch.json().await?;
+    assert_eq!(
+        (&status["reason"], &status["message"]),
+        (
+            &json!("BadRequest"),
+            &json!("name in URL does not match name in Eviction object")
+        )
+    );
+    let other_ns = timeout(
+        WAIT,
+        post_eviction(
+            &server,
+            "web-1",
+            json!({"metadata": {"name": "web-1", "namespace": "other"}}),
+        ),
+    )
+    .await??;
+    assert_eq!(other_ns.status().as_u16(), 400);
+
+    // policy/v1beta1 is still accepted; deleteOptions.gracePeriodSeconds reaches the deletion.
+    let response = timeout(
+        WAIT,
+        post_eviction(
+            &server,
+            "web-1",
+            json!({
+                "apiVersion": "policy/v1beta1",
+                "kind": "Eviction",
+                "metadata": {"name": "web-1", "namespace": "default"},
+                "deleteOptions": {"gracePeriodSeconds": 7},
+            }),
+        ),
+    )
+    .await??;
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(
+        response.json::<Value>().await?,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+    );
+    let terminating = server
+        .get::<Pod>("default", "web-1")
+        .ok_or_else(|| anyhow::anyhow!("the finalizer keeps the pod"))?;
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(7));
     Ok(())
 }

@@ -4,9 +4,16 @@
 //! it through the real `kube` client: lists with label and field selectors, watches with
 //! resourceVersion resumption, bookmarks and 410 Expired, streaming lists
 //! (`sendInitialEvents`), create/get/replace/patch/delete with real `Status` errors, the status
-//! subresource and `pods/binding`. Objects live in one store under one cluster-wide
+//! subresource, `pods/binding` and `pods/eviction`. Objects live in one store under one cluster-wide
 //! resourceVersion, like etcd. Tests seed and change objects directly with [`FakeApiServer::add`],
 //! [`FakeApiServer::modify`] and friends, which emit watch events like API writes do.
+//!
+//! `pods/eviction` checks PodDisruptionBudgets as the real server does (201, 429, 500, ...), but
+//! no disruption controller runs here: a test sets each PDB's `status` itself
+//! (`disruptionsAllowed`, `currentHealthy`, `desiredHealthy`, and `observedGeneration` equal to
+//! `metadata.generation`, else the eviction answers 429 "still being processed") with
+//! [`FakeApiServer::add`] or [`FakeApiServer::modify`]. An eviction decrements
+//! `disruptionsAllowed` and records the pod in `disruptedPods`; nothing recomputes the budget.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -20,6 +27,7 @@
 //! ```
 
 mod discovery;
+mod eviction;
 mod patch;
 mod resources;
 mod routes;
@@ -190,6 +198,11 @@ impl FakeApiServer {
     }
 
     /// A `kube::Client` for this server, configured as `kube::Config::new(url)` is by default.
+    ///
+    /// That default includes `default_retry: true`: the client silently retries 429, 503 and 504
+    /// with backoff, so a test that expects a 429 (e.g. an eviction refused by a
+    /// PodDisruptionBudget) should build its client from [`Self::config`] with
+    /// `config.default_retry = false`.
     pub fn client(&self) -> kube::Client {
         kube::Client::try_from(self.config())
             .expect("a plain-HTTP client needs no TLS or auth setup")

@@ -6,6 +6,7 @@
 
 use super::Shared;
 use super::discovery::{self, Discovery};
+use super::eviction;
 use super::patch::{self, PatchType};
 use super::resources;
 use super::selectors::{FieldSelector, LabelSelector, Selectors};
@@ -260,9 +261,8 @@ impl Call {
             ("status", _) if has_status => Err(ApiError::method_not_allowed()),
             ("binding", &Method::POST) if is_pod => self.binding(key),
             ("binding", _) if is_pod => Err(ApiError::method_not_allowed()),
-            // Extension point for `pods/eviction` (policy/v1 Eviction with PDB accounting answering
-            // 429), following /work/shared/research/eviction-api.md. Not served yet: 404 as unknown.
-            ("eviction", _) if is_pod => Err(ApiError::path_not_found()),
+            ("eviction", &Method::POST) if is_pod => self.eviction(key),
+            ("eviction", _) if is_pod => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::path_not_found()),
         }
     }
@@ -611,6 +611,22 @@ impl Call {
             .store
             .lock()
             .bind(key, node, uid, &annotations, dry_run)?;
+        Ok(json_response(StatusCode::CREATED, &success(201)))
+    }
+
+    /// `POST pods/{name}/eviction` (policy/v1 or v1beta1 `Eviction`), see [`eviction`].
+    fn eviction(&self, key: &ObjectKey) -> Result<Response, ApiError> {
+        // The create handler decodes and checks the namespace before `EvictionREST.Create` runs.
+        let body = self.json_body()?;
+        eviction::check_type(&body)?;
+        let body = Self::in_namespace(key.res, body, Some(&key.namespace))?;
+        if meta_str(&body, "name").unwrap_or_default() != key.name {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Eviction object",
+            ));
+        }
+        let opts = eviction::delete_options(&body, self.dry_run()?)?;
+        eviction::evict(&mut self.shared.store.lock(), key, &opts)?;
         Ok(json_response(StatusCode::CREATED, &success(201)))
     }
 }

@@ -214,6 +214,34 @@ impl ApiError {
         err
     }
 
+    /// `errors.NewForbidden` for `resource` in `group` (e.g. `poddisruptionbudget` in `policy`).
+    pub fn forbidden(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{qualified} \"{name}\" is forbidden: {why}"),
+        )
+        .with_details(object_details(group, resource, name))
+    }
+
+    /// `errors.NewTooManyRequests` with one typed cause; `retry_after` 0 sends no `Retry-After`.
+    pub fn too_many_requests(
+        message: &str,
+        retry_after: u32,
+        cause: &str,
+        cause_message: String,
+    ) -> Self {
+        let mut err = Self::new(429, "TooManyRequests", message)
+            .with_details(json!({"causes": [{"reason": cause, "message": cause_message}]}));
+        err.retry_after = (retry_after > 0).then_some(retry_after);
+        err
+    }
+
     /// An error the real server did not wrap in a typed Status: code 500, no reason.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "", message)
