@@ -1,0 +1,304 @@
+//! Building a [`ClusterSnapshot`]: the Kubernetes objects and Prometheus figures of one
+//! run, joined into the plain data the planner reads. Listing is I/O; joining
+//! ([`assemble`]) is pure, so owner resolution and identity mapping are tested
+//! without a cluster.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::ListParams;
+use kube::{Api, Resource};
+use tidal_core::load::LoadSnapshot;
+use tidal_core::node_identity::NodeInfo;
+use tidal_core::resources::{node_allocatable, pod_requests};
+use tidal_core::usage::{PodUsage, SustainedLoad};
+
+use crate::model::{
+    Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
+};
+
+/// The Kubernetes objects one run reads.
+#[derive(Debug, Clone, Default)]
+pub struct KubeObjects {
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub replica_sets: Vec<ReplicaSet>,
+    pub deployments: Vec<Deployment>,
+    pub stateful_sets: Vec<StatefulSet>,
+    pub jobs: Vec<Job>,
+    pub budgets: Vec<PodDisruptionBudget>,
+}
+
+/// The Prometheus figures one run reads.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Sustained load by series identity (label value, port stripped).
+    pub sustained: HashMap<String, SustainedLoad>,
+    /// Recent load, as the scheduler extender reads it.
+    pub recent: LoadSnapshot,
+    /// Real usage by (namespace, pod).
+    pub pod_usage: HashMap<(String, String), PodUsage>,
+}
+
+/// Lists everything a plan needs, cluster-wide, one list call per kind.
+pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, kube::Error> {
+    // Only running pods on a node can be evicted or count on a destination.
+    let running = ListParams::default().fields("status.phase=Running");
+    let all = ListParams::default();
+    let (nodes, pods, replica_sets, deployments, stateful_sets, jobs, budgets) = futures::try_join!(
+        list(client, &all),
+        list(client, &running),
+        list(client, &all),
+        list(client, &all),
+        list(client, &all),
+        list(client, &all),
+        list(client, &all),
+    )?;
+    Ok(KubeObjects {
+        nodes,
+        pods,
+        replica_sets,
+        deployments,
+        stateful_sets,
+        jobs,
+        budgets,
+    })
+}
+
+async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(Api::<K>::all(client.clone()).list(params).await?.items)
+}
+
+/// Joins objects and figures into a snapshot taken at `now`.
+pub fn assemble(objects: &KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
+    let owners = OwnerIndex::new(objects);
+    let nodes = objects
+        .nodes
+        .iter()
+        .filter_map(|node| node_state(node, figures))
+        .collect();
+    let pods: Vec<PodState> = objects
+        .pods
+        .iter()
+        .filter_map(|pod| pod_state(pod, &owners, figures))
+        .collect();
+    let mut workloads = BTreeMap::new();
+    for pod in &pods {
+        if let Owner::Workload(workload) = &pod.owner
+            && let Some(replicas) = owners.replicas(workload)
+        {
+            workloads.insert(workload.clone(), replicas);
+        }
+    }
+    ClusterSnapshot {
+        now,
+        nodes,
+        pods,
+        budgets: objects.budgets.iter().filter_map(budget).collect(),
+        workloads,
+    }
+}
+
+fn node_state(node: &Node, figures: &Figures) -> Option<NodeState> {
+    let info = NodeInfo::from_node(node)?;
+    let sustained = std::iter::once(&info.name)
+        .chain(&info.addresses)
+        .find_map(|identity| figures.sustained.get(identity))
+        .cloned();
+    Some(NodeState {
+        node: node.clone(),
+        name: info.name.clone(),
+        allocatable: node_allocatable(node),
+        sustained,
+        recent: figures.recent.for_node(&info).cloned(),
+    })
+}
+
+fn pod_state(pod: &Pod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<PodState> {
+    let meta = &pod.metadata;
+    let node = pod.spec.as_ref()?.node_name.clone()?;
+    let key = PodKey {
+        namespace: meta.namespace.clone()?,
+        name: meta.name.clone()?,
+    };
+    let status = pod.status.as_ref();
+    let started = status
+        .and_then(|s| s.start_time.as_ref())
+        .or(meta.creation_timestamp.as_ref());
+    Some(PodState {
+        usage: figures
+            .pod_usage
+            .get(&(key.namespace.clone(), key.name.clone()))
+            .copied(),
+        owner: owners.owner_of(pod, &key.namespace),
+        priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
+        qos: qos(pod),
+        requests: pod_requests(pod),
+        // A pod without a start time counts as just started: the age guard keeps it.
+        created_at: started.map_or(SystemTime::now(), |t| SystemTime::from(t.0)),
+        uid: meta.uid.clone().unwrap_or_default(),
+        node,
+        key,
+        pod: pod.clone(),
+    })
+}
+
+/// The QoS class the API server recorded; derived from the containers when absent.
+fn qos(pod: &Pod) -> Qos {
+    match pod.status.as_ref().and_then(|s| s.qos_class.as_deref()) {
+        Some("Guaranteed") => Qos::Guaranteed,
+        Some("BestEffort") => Qos::BestEffort,
+        Some(_) => Qos::Burstable,
+        None => derived_qos(pod),
+    }
+}
+
+fn derived_qos(pod: &Pod) -> Qos {
+    let containers = pod.spec.iter().flat_map(|s| &s.containers);
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers {
+        let resources = c.resources.as_ref();
+        let requests = resources.and_then(|r| r.requests.as_ref());
+        let limits = resources.and_then(|r| r.limits.as_ref());
+        any |= requests.is_some_and(|r| !r.is_empty()) || limits.is_some_and(|l| !l.is_empty());
+        for resource in ["cpu", "memory"] {
+            let limit = limits.and_then(|l| l.get(resource));
+            // A request left out defaults to the limit, as the API server does.
+            let request = requests.and_then(|r| r.get(resource)).or(limit);
+            guaranteed &= limit.is_some() && request == limit;
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => Qos::BestEffort,
+        (true, true) => Qos::Guaranteed,
+        (true, false) => Qos::Burstable,
+    }
+}
+
+fn budget(pdb: &PodDisruptionBudget) -> Option<Budget> {
+    Some(Budget {
+        namespace: pdb.metadata.namespace.clone()?,
+        name: pdb.metadata.name.clone()?,
+        selector: pdb.spec.as_ref().and_then(|s| s.selector.clone()),
+        disruptions_allowed: pdb.status.as_ref().map_or(0, |s| s.disruptions_allowed),
+    })
+}
+
+/// Owner chains by (namespace, name), to resolve a pod's controller to its workload.
+struct OwnerIndex<'a> {
+    replica_sets: HashMap<(&'a str, &'a str), &'a ReplicaSet>,
+    deployments: HashMap<(&'a str, &'a str), &'a Deployment>,
+    stateful_sets: HashMap<(&'a str, &'a str), &'a StatefulSet>,
+    jobs: HashMap<(&'a str, &'a str), &'a Job>,
+}
+
+fn index<K: Resource>(objects: &[K]) -> HashMap<(&str, &str), &K> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let meta = o.meta();
+            Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), o))
+        })
+        .collect()
+}
+
+fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+}
+
+impl<'a> OwnerIndex<'a> {
+    fn new(objects: &'a KubeObjects) -> Self {
+        Self {
+            replica_sets: index(&objects.replica_sets),
+            deployments: index(&objects.deployments),
+            stateful_sets: index(&objects.stateful_sets),
+            jobs: index(&objects.jobs),
+        }
+    }
+
+    fn owner_of(&self, pod: &Pod, namespace: &str) -> Owner {
+        let meta = &pod.metadata;
+        let mirror = meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+        let Some(owner) = controller(meta) else {
+            return if mirror { Owner::Mirror } else { Owner::Bare };
+        };
+        let workload = |kind: &str, name: &str| {
+            Owner::Workload(WorkloadRef {
+                kind: kind.to_string(),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            })
+        };
+        match owner.kind.as_str() {
+            "DaemonSet" => Owner::DaemonSet(owner.name.clone()),
+            "Node" => Owner::Mirror,
+            // A ReplicaSet made by a Deployment belongs to that Deployment.
+            "ReplicaSet" => match self
+                .replica_sets
+                .get(&(namespace, owner.name.as_str()))
+                .and_then(|rs| controller(&rs.metadata))
+                .filter(|o| o.kind == "Deployment")
+            {
+                Some(deployment) => workload("Deployment", &deployment.name),
+                None => workload("ReplicaSet", &owner.name),
+            },
+            kind => workload(kind, &owner.name),
+        }
+    }
+
+    /// Desired and ready replicas; `None` for kinds Tidal cannot read (custom
+    /// controllers), whose pods the planner then leaves alone.
+    fn replicas(&self, workload: &WorkloadRef) -> Option<Replicas> {
+        let key = (workload.namespace.as_str(), workload.name.as_str());
+        match workload.kind.as_str() {
+            "Deployment" => self.deployments.get(&key).map(|d| Replicas {
+                desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ready: d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+            }),
+            "StatefulSet" => self.stateful_sets.get(&key).map(|s| Replicas {
+                desired: s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ready: s
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+            }),
+            "ReplicaSet" => self.replica_sets.get(&key).map(|r| Replicas {
+                desired: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+                ready: r
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
+            }),
+            "Job" => self.jobs.get(&key).map(|j| Replicas {
+                desired: j.spec.as_ref().and_then(|s| s.parallelism).unwrap_or(1),
+                ready: j
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready.or(s.active))
+                    .unwrap_or(0),
+            }),
+            _ => None,
+        }
+    }
+}
