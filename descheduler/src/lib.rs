@@ -6,6 +6,7 @@
 //! which hot nodes and where each would land, checked with the same scorer the
 //! scheduler extender uses, and never spends more disruption than the guards allow.
 
+pub mod cooldown;
 pub mod execute;
 pub mod model;
 pub mod policy;

@@ -153,3 +153,54 @@ async fn an_answer_that_is_no_verdict_stops_the_run() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn cooldowns_survive_between_runs_in_a_config_map() -> anyhow::Result<()> {
+    use std::time::{Duration, SystemTime};
+    use tidal_descheduler::cooldown::CooldownStore;
+    use tidal_descheduler::model::WorkloadRef;
+
+    let api = FakeApiServer::start().await?;
+    let client = client(&api)?;
+    let store = CooldownStore {
+        namespace: "tidal-system".into(),
+        name: "tidal-descheduler-state".into(),
+    };
+    assert!(
+        store.load(&client).await?.is_empty(),
+        "no ConfigMap yet: the first run"
+    );
+
+    let web = WorkloadRef {
+        kind: "Deployment".into(),
+        namespace: "shop".into(),
+        name: "web".into(),
+    };
+    let db = WorkloadRef {
+        kind: "StatefulSet".into(),
+        namespace: "shop".into(),
+        name: "db".into(),
+    };
+    let cooldown = Duration::from_secs(1800);
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    let now = SystemTime::now();
+    let earlier = [(db.clone(), long_ago)].into_iter().collect();
+    store
+        .save(&client, earlier, [web.clone()], now, cooldown)
+        .await?;
+
+    let loaded = store.load(&client).await?;
+    assert_eq!(
+        loaded.keys().collect::<Vec<_>>(),
+        [&web],
+        "db's cooldown had passed and is dropped"
+    );
+    let at = loaded[&web];
+    assert!(now.duration_since(at).unwrap_or_default() < Duration::from_secs(1));
+    // A second save replaces the first.
+    store
+        .save(&client, loaded, [db.clone()], now, cooldown)
+        .await?;
+    assert_eq!(store.load(&client).await?.len(), 2);
+    Ok(())
+}

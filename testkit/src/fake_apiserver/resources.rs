@@ -145,6 +145,7 @@ pub(crate) static RESOURCES: &[ResourceDef] = &[
         fields: &[("status.phase", "/status/phase", "")],
         ..def("", "v1", "namespaces", "Namespace", false)
     },
+    def("", "v1", "configmaps", "ConfigMap", true),
     ResourceDef {
         fields: CORE_EVENT_FIELDS,
         ..def("", "v1", "events", "Event", true)
