@@ -6,8 +6,10 @@
 //! which hot nodes and where each would land, checked with the same scorer the
 //! scheduler extender uses, and never spends more disruption than the guards allow.
 
+pub mod config;
 pub mod cooldown;
 pub mod execute;
 pub mod model;
+pub mod plan;
 pub mod policy;
 pub mod snapshot;
