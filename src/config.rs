@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tidal_core::load::LoadConfig;
 use tidal_core::prometheus::PrometheusConfig;
+use tidal_descheduler::config::DeschedulerConfig;
 use tidal_scheduler_extender::ExtenderConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -14,6 +15,7 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     pub load: LoadConfig,
     pub extender: ExtenderConfig,
+    pub descheduler: DeschedulerConfig,
 }
 
 impl Config {

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
 use tidal_core::prometheus::PrometheusClient;
+use tidal_core::scoring::{MissingMetrics, Scorer};
 
 use crate::config::Config;
 
@@ -49,31 +52,54 @@ enum Command {
         #[arg(long)]
         no_kube: bool,
     },
+    /// Relieve nodes that stay hot: evict the right pods through the Eviction API so they
+    /// land on cold nodes, within PodDisruptionBudgets, availability floors and limits.
+    ///
+    /// Exit codes: 0 the run finished (whatever it evicted or skipped); 1 nothing was
+    /// evicted because of an error (configuration, cluster unreachable); 2 the run
+    /// stopped part way (the report says what was done).
+    Deschedule {
+        /// Ask the API server for its verdicts with `?dryRun=All`; evict nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Keep running (for a Deployment) instead of one run (for a CronJob).
+        #[arg(long = "loop")]
+        run_loop: bool,
+        /// Time between runs with --loop.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Kubeconfig (default: $KUBECONFIG or ~/.kube/config, then in-cluster).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Print the effective configuration (defaults merged with the file) as YAML.
     Config,
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(url) = cli.prometheus_url {
         config.prometheus.url = url;
@@ -81,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Extender {
             listen,
@@ -94,7 +120,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let kube = if no_kube {
                 None
             } else {
-                kube_client(kubeconfig).await
+                match kube_config(kubeconfig).await.and_then(client) {
+                    Ok(client) => Some(client),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no Kubernetes access; running without watches (pass --kubeconfig or run in a cluster)");
+                        None
+                    }
+                }
             };
             let listener = std::net::TcpListener::bind(config.extender.listen)
                 .with_context(|| format!("cannot listen on {}", config.extender.listen))?;
@@ -104,32 +136,104 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 load: config.load,
                 kube,
             };
-            tidal_scheduler_extender::serve(options, listener, shutdown_signal()).await
+            tidal_scheduler_extender::serve(options, listener, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deschedule {
+            dry_run,
+            report,
+            run_loop,
+            interval,
+            kubeconfig,
+        } => {
+            config
+                .descheduler
+                .validate()
+                .map_err(|e| anyhow::anyhow!("invalid descheduler configuration: {e}"))?;
+            config
+                .load
+                .validate()
+                .map_err(|e| anyhow::anyhow!("invalid load configuration: {e}"))?;
+            let mut kube_config = kube_config(kubeconfig).await.map_err(|e| {
+                anyhow::anyhow!("cannot reach the cluster: {e}; nothing was evicted")
+            })?;
+            // A 429 is a PodDisruptionBudget's "not now": read it, do not retry it.
+            kube_config.default_retry = false;
+            let kube =
+                client(kube_config).map_err(|e| anyhow::anyhow!("{e}; nothing was evicted"))?;
+            let prometheus = PrometheusClient::new(&config.prometheus)?;
+            // The extender's scorer, failing closed: a destination of unknown load is no destination.
+            let scorer = Scorer {
+                thresholds: config.extender.thresholds,
+                weights: config.extender.weights,
+                max_age: config.load.max_age,
+                on_missing: MissingMetrics::FailClosed,
+            };
+            scorer
+                .validate()
+                .map_err(|e| anyhow::anyhow!("invalid extender thresholds: {e}"))?;
+            let inputs = tidal_descheduler::run::Inputs {
+                kube: &kube,
+                prometheus: &prometheus,
+                load: &config.load,
+                config: &config.descheduler,
+                scorer: &scorer,
+            };
+            if !run_loop {
+                return deschedule_once(&inputs, dry_run, report.as_deref()).await;
+            }
+            let shutdown = shutdown_signal();
+            tokio::pin!(shutdown);
+            loop {
+                if let Err(e) = deschedule_once(&inputs, dry_run, report.as_deref()).await {
+                    tracing::error!("{e:#}");
+                }
+                tokio::select! {
+                    () = &mut shutdown => return Ok(ExitCode::SUCCESS),
+                    () = tokio::time::sleep(interval) => {}
+                }
+            }
         }
     }
 }
 
-/// A Kubernetes client, or `None` (with a warning) when there is no cluster access.
-async fn kube_client(kubeconfig: Option<PathBuf>) -> Option<kube::Client> {
-    let config = match kubeconfig {
+async fn deschedule_once(
+    inputs: &tidal_descheduler::run::Inputs<'_>,
+    dry_run: bool,
+    report_file: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let report = tidal_descheduler::run::run_once(inputs, dry_run).await?;
+    print!("{}", tidal_descheduler::report::table(&report));
+    if let Some(path) = report_file {
+        let json = serde_json::to_string_pretty(&tidal_descheduler::report::json(&report))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    Ok(if report.stopped.is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Kubernetes access like kubectl's: `--kubeconfig`, else `$KUBECONFIG` or
+/// `~/.kube/config`, else the in-cluster service account.
+async fn kube_config(kubeconfig: Option<PathBuf>) -> Result<kube::Config, String> {
+    match kubeconfig {
         Some(path) => {
             let options = kube::config::KubeConfigOptions::default();
-            match kube::config::Kubeconfig::read_from(&path) {
-                Ok(file) => kube::Config::from_custom_kubeconfig(file, &options)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("{}: {e}", path.display())),
-            }
+            let file = kube::config::Kubeconfig::read_from(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| e.to_string())
         }
         None => kube::Config::infer().await.map_err(|e| e.to_string()),
-    };
-    match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string())) {
-        Ok(client) => Some(client),
-        Err(e) => {
-            tracing::warn!(error = %e, "no Kubernetes access; running without watches (pass --kubeconfig or run in a cluster)");
-            None
-        }
     }
+}
+
+fn client(config: kube::Config) -> Result<kube::Client, String> {
+    kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.

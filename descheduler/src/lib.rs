@@ -12,4 +12,6 @@ pub mod execute;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod report;
+pub mod run;
 pub mod snapshot;

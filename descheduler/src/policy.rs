@@ -110,7 +110,7 @@ impl Default for Policy {
             limits: Limits::default(),
             min_pod_age: Duration::from_secs(10 * 60),
             cooldown: Duration::from_secs(30 * 60),
-            availability_floor: 0.75,
+            availability_floor: 0.5,
             allow_single_replica: false,
             allow_local_storage: false,
             opt_out_annotation: "tidal.io/no-evict".to_string(),

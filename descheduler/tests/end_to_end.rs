@@ -1,0 +1,211 @@
+//! A whole run against the fake API server and a real Prometheus: the hot node is
+//! relieved, the PodDisruptionBudget-protected workload keeps its budget, a second
+//! run inside the cooldown evicts nothing from the same workload, and a dry run
+//! evicts nothing at all.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde_json::json;
+use tidal_core::load::LoadConfig;
+use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
+use tidal_core::scoring::{MissingMetrics, Scorer, Thresholds, Weights};
+use tidal_descheduler::config::DeschedulerConfig;
+use tidal_descheduler::execute::Outcome;
+use tidal_descheduler::run::{Inputs, run_once};
+use tidal_testkit::fake_apiserver::FakeApiServer;
+use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod as PodSeries};
+use tidal_testkit::objects;
+use tidal_testkit::prometheus::Prometheus;
+
+const GIB: u64 = 1 << 30;
+
+fn add_workload(
+    api: &FakeApiServer,
+    name: &str,
+    replicas: i32,
+    allowed: i32,
+) -> anyhow::Result<()> {
+    api.add(&serde_json::from_value::<Deployment>(json!({
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": {}},
+        "status": {"readyReplicas": replicas},
+    }))?)?;
+    api.add(&serde_json::from_value::<ReplicaSet>(json!({
+        "metadata": {"name": format!("{name}-rs"), "namespace": "shop", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": format!("uid-{name}"), "controller": true}]},
+        "spec": {"selector": {"matchLabels": {"app": name}}},
+    }))?)?;
+    api.add(&serde_json::from_value::<PodDisruptionBudget>(json!({
+        "metadata": {"name": name, "namespace": "shop", "generation": 1},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
+        "status": {"disruptionsAllowed": allowed, "currentHealthy": replicas, "desiredHealthy": replicas - 1,
+                   "expectedPods": replicas, "observedGeneration": 1},
+    }))?)?;
+    Ok(())
+}
+
+fn add_pod(api: &FakeApiServer, name: &str, app: &str, node: &str) -> anyhow::Result<()> {
+    api.add(&serde_json::from_value::<Pod>(json!({
+        "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}, "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-rs"), "uid": format!("uid-{app}-rs"), "controller": true}]},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x",
+            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]},
+        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z", "qosClass": "Burstable",
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    }))?)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<()> {
+    // node-a runs 4 busy pods on 4 cores (90 %); node-b and node-c are nearly idle.
+    let mut data = ClusterMetrics::new()
+        .node(
+            Node::new("node-a", "10.0.0.1:9100")
+                .cpus(4)
+                .memory_bytes(16 * GIB)
+                .busy(0.9)
+                .memory_used(0.4),
+        )
+        .node(
+            Node::new("node-b", "10.0.0.2:9100")
+                .cpus(4)
+                .memory_bytes(16 * GIB)
+                .busy(0.1)
+                .memory_used(0.2),
+        )
+        .node(
+            Node::new("node-c", "10.0.0.3:9100")
+                .cpus(4)
+                .memory_bytes(16 * GIB)
+                .busy(0.15)
+                .memory_used(0.2),
+        );
+    let pods = [
+        ("web-1", "web"),
+        ("web-2", "web"),
+        ("api-1", "api"),
+        ("api-2", "api"),
+    ];
+    for (name, app) in pods {
+        let container = Container::new("c").cpu(0.8).memory(1e9);
+        data = data.pod(
+            PodSeries::new("shop", name, "node-a")
+                .owner("ReplicaSet", format!("{app}-rs"))
+                .container(container),
+        );
+    }
+    let Some(prometheus) = Prometheus::start(&data.to_openmetrics()).await? else {
+        return Ok(());
+    };
+    let api = FakeApiServer::start().await?;
+    for (name, ip) in [
+        ("node-a", "10.0.0.1"),
+        ("node-b", "10.0.0.2"),
+        ("node-c", "10.0.0.3"),
+    ] {
+        api.add(&objects::node(name, ip, "4", "16Gi")?)?;
+    }
+    add_workload(&api, "web", 3, 1)?;
+    add_workload(&api, "api", 3, 0)?;
+    for (name, app) in pods {
+        add_pod(&api, name, app, "node-a")?;
+    }
+
+    let mut kube_config = api.config();
+    kube_config.default_retry = false;
+    let kube = kube::Client::try_from(kube_config)?;
+    let prometheus_client = PrometheusClient::new(&PrometheusConfig {
+        url: prometheus.url(),
+        ..Default::default()
+    })?;
+    let load = LoadConfig {
+        max_age: Duration::from_secs(120),
+        ..LoadConfig::default()
+    };
+    let config = DeschedulerConfig::default();
+    let scorer = Scorer {
+        thresholds: Thresholds::default(),
+        weights: Weights::default(),
+        max_age: load.max_age,
+        on_missing: MissingMetrics::FailClosed,
+    };
+    let inputs = Inputs {
+        kube: &kube,
+        prometheus: &prometheus_client,
+        load: &load,
+        config: &config,
+        scorer: &scorer,
+    };
+
+    // A dry run asks the API server and changes nothing.
+    let dry = run_once(&inputs, true).await?;
+    assert_eq!(
+        dry.plan.evictions.len(),
+        1,
+        "{}",
+        tidal_descheduler::report::table(&dry)
+    );
+    assert!(
+        dry.attempts
+            .iter()
+            .all(|a| a.outcome == Outcome::WouldEvict)
+    );
+    assert_eq!(api.list::<Pod>()?.len(), 4);
+
+    let first = run_once(&inputs, false).await?;
+    let table = tidal_descheduler::report::table(&first);
+    assert_eq!(first.plan.evictions.len(), 1, "{table}");
+    let evicted = &first.plan.evictions[0];
+    assert_eq!(
+        evicted.pod.name.split('-').next(),
+        Some("web"),
+        "api is at its PDB limit: {table}"
+    );
+    assert!(
+        ["node-b", "node-c"].contains(&evicted.to.as_str()),
+        "{table}"
+    );
+    assert_eq!(first.attempts[0].outcome, Outcome::Evicted);
+    assert!(api.get::<Pod>("shop", &evicted.pod.name).is_none());
+    let web_budget = api
+        .get::<PodDisruptionBudget>("shop", "web")
+        .and_then(|p| p.status);
+    assert_eq!(
+        web_budget.map(|s| s.disruptions_allowed),
+        Some(0),
+        "the budget was spent, not overspent"
+    );
+    assert!(
+        first
+            .plan
+            .skipped
+            .iter()
+            .any(|s| s.pod.name.starts_with("api")),
+        "{table}"
+    );
+    assert!(table.contains("node-a") && table.contains("hot"), "{table}");
+    let state = api
+        .get::<ConfigMap>("tidal-system", "tidal-descheduler-state")
+        .and_then(|c| c.data);
+    assert!(state.is_some_and(|d| d.contains_key("Deployment_shop_web")));
+
+    // The metrics still say node-a is hot (they are static), but web is cooling down
+    // and api's budget allows nothing: the second run evicts nothing.
+    api.clear_requests();
+    let second = run_once(&inputs, false).await?;
+    assert!(
+        second.plan.evictions.is_empty(),
+        "{}",
+        tidal_descheduler::report::table(&second)
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.path.ends_with("/eviction"))
+    );
+    Ok(())
+}
