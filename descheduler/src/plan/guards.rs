@@ -243,15 +243,20 @@ fn cooling(
 }
 
 /// The one budget covering the pod, if any; several is an error, as at the Eviction API.
+/// `budgets` is sorted by namespace, so only the pod's namespace is searched: a large
+/// cluster has tens of thousands of budgets.
 fn only_budget<'a>(
     pod: &PodState,
     budgets: &'a [Budget],
 ) -> Result<Option<&'a Budget>, SkipReason> {
-    let labels = pod.pod.metadata.labels.clone().unwrap_or_default();
-    let matching: Vec<&Budget> = budgets
+    let namespace = pod.key.namespace.as_str();
+    let start = budgets.partition_point(|b| b.namespace.as_str() < namespace);
+    let len = budgets[start..].partition_point(|b| b.namespace == namespace);
+    let no_labels = BTreeMap::new();
+    let labels = pod.pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+    let matching: Vec<&Budget> = budgets[start..start + len]
         .iter()
-        .filter(|b| b.namespace == pod.key.namespace)
-        .filter(|b| b.selector.as_ref().is_some_and(|s| selects(s, &labels)))
+        .filter(|b| b.selector.as_ref().is_some_and(|s| selects(s, labels)))
         .collect();
     match matching.as_slice() {
         [] => Ok(None),
