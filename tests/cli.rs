@@ -222,3 +222,14 @@ async fn serves_https_from_cert_and_key_files() {
     assert_eq!(status, 200);
     assert!(stop_with_sigterm(server).success());
 }
+
+#[test]
+fn deschedule_without_a_cluster_evicts_nothing_and_exits_1() {
+    let out = tidal(&["deschedule", "--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot reach the cluster") && err.contains("nothing was evicted"),
+        "{err}"
+    );
+}

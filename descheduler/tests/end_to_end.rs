@@ -193,6 +193,20 @@ async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<
         .and_then(|c| c.data);
     assert!(state.is_some_and(|d| d.contains_key("Deployment_shop_web")));
 
+    // `kubectl describe pod` shows why it moved.
+    let events = api.list::<k8s_openapi::api::events::v1::Event>()?;
+    let note = events
+        .iter()
+        .find(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(evicted.pod.name.as_str())
+        })
+        .and_then(|e| e.note.clone())
+        .unwrap_or_default();
+    assert!(
+        note.contains("relieve hot node node-a"),
+        "event note: {note:?}"
+    );
+
     // The metrics still say node-a is hot (they are static), but web is cooling down
     // and api's budget allows nothing: the second run evicts nothing.
     api.clear_requests();
@@ -201,6 +215,54 @@ async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<
         second.plan.evictions.is_empty(),
         "{}",
         tidal_descheduler::report::table(&second)
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.path.ends_with("/eviction"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_prometheus_nothing_moves_and_the_report_says_why() -> anyhow::Result<()> {
+    let api = FakeApiServer::start().await?;
+    api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
+    add_workload(&api, "web", 3, 1)?;
+    add_pod(&api, "web-1", "web", "node-a")?;
+    let mut kube_config = api.config();
+    kube_config.default_retry = false;
+    let kube = kube::Client::try_from(kube_config)?;
+    // Nothing listens on port 1.
+    let prometheus = PrometheusClient::new(&PrometheusConfig {
+        url: "http://127.0.0.1:1".to_string(),
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    })?;
+    let load = LoadConfig::default();
+    let config = DeschedulerConfig::default();
+    let scorer = Scorer {
+        thresholds: Thresholds::default(),
+        weights: Weights::default(),
+        max_age: load.max_age,
+        on_missing: MissingMetrics::FailClosed,
+    };
+    let inputs = Inputs {
+        kube: &kube,
+        prometheus: &prometheus,
+        load: &load,
+        config: &config,
+        scorer: &scorer,
+    };
+    let report = run_once(&inputs, false).await?;
+    assert!(report.plan.evictions.is_empty());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("sustained node load unavailable")),
+        "{:?}",
+        report.warnings
     );
     assert!(
         api.requests()
