@@ -59,6 +59,55 @@ fn add_pod(api: &FakeApiServer, name: &str, app: &str, node: &str) -> anyhow::Re
     Ok(())
 }
 
+/// What a run needs, as `tidal deschedule` builds it: a client that gives 429s back,
+/// and the extender's scorer failing closed.
+struct Setup {
+    kube: kube::Client,
+    prometheus: PrometheusClient,
+    load: LoadConfig,
+    config: DeschedulerConfig,
+    scorer: Scorer,
+}
+
+impl Setup {
+    fn new(api: &FakeApiServer, prometheus_url: String) -> anyhow::Result<Self> {
+        let mut kube_config = api.config();
+        kube_config.default_retry = false;
+        let load = LoadConfig {
+            max_age: Duration::from_secs(120),
+            ..LoadConfig::default()
+        };
+        let prometheus = PrometheusClient::new(&PrometheusConfig {
+            url: prometheus_url,
+            timeout: Duration::from_secs(2),
+            ..Default::default()
+        })?;
+        let scorer = Scorer {
+            thresholds: Thresholds::default(),
+            weights: Weights::default(),
+            max_age: load.max_age,
+            on_missing: MissingMetrics::FailClosed,
+        };
+        Ok(Self {
+            kube: kube::Client::try_from(kube_config)?,
+            prometheus,
+            load,
+            config: DeschedulerConfig::default(),
+            scorer,
+        })
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            kube: &self.kube,
+            prometheus: &self.prometheus,
+            load: &self.load,
+            config: &self.config,
+            scorer: &self.scorer,
+        }
+    }
+}
+
 #[tokio::test]
 async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<()> {
     // node-a runs 4 busy pods on 4 cores (90 %); node-b and node-c are nearly idle.
@@ -115,31 +164,8 @@ async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<
         add_pod(&api, name, app, "node-a")?;
     }
 
-    let mut kube_config = api.config();
-    kube_config.default_retry = false;
-    let kube = kube::Client::try_from(kube_config)?;
-    let prometheus_client = PrometheusClient::new(&PrometheusConfig {
-        url: prometheus.url(),
-        ..Default::default()
-    })?;
-    let load = LoadConfig {
-        max_age: Duration::from_secs(120),
-        ..LoadConfig::default()
-    };
-    let config = DeschedulerConfig::default();
-    let scorer = Scorer {
-        thresholds: Thresholds::default(),
-        weights: Weights::default(),
-        max_age: load.max_age,
-        on_missing: MissingMetrics::FailClosed,
-    };
-    let inputs = Inputs {
-        kube: &kube,
-        prometheus: &prometheus_client,
-        load: &load,
-        config: &config,
-        scorer: &scorer,
-    };
+    let setup = Setup::new(&api, prometheus.url())?;
+    let inputs = setup.inputs();
 
     // A dry run asks the API server and changes nothing.
     let dry = run_once(&inputs, true).await?;
@@ -230,30 +256,9 @@ async fn without_prometheus_nothing_moves_and_the_report_says_why() -> anyhow::R
     api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
     add_workload(&api, "web", 3, 1)?;
     add_pod(&api, "web-1", "web", "node-a")?;
-    let mut kube_config = api.config();
-    kube_config.default_retry = false;
-    let kube = kube::Client::try_from(kube_config)?;
     // Nothing listens on port 1.
-    let prometheus = PrometheusClient::new(&PrometheusConfig {
-        url: "http://127.0.0.1:1".to_string(),
-        timeout: Duration::from_secs(2),
-        ..Default::default()
-    })?;
-    let load = LoadConfig::default();
-    let config = DeschedulerConfig::default();
-    let scorer = Scorer {
-        thresholds: Thresholds::default(),
-        weights: Weights::default(),
-        max_age: load.max_age,
-        on_missing: MissingMetrics::FailClosed,
-    };
-    let inputs = Inputs {
-        kube: &kube,
-        prometheus: &prometheus,
-        load: &load,
-        config: &config,
-        scorer: &scorer,
-    };
+    let setup = Setup::new(&api, "http://127.0.0.1:1".to_string())?;
+    let inputs = setup.inputs();
     let report = run_once(&inputs, false).await?;
     assert!(report.plan.evictions.is_empty());
     assert!(
