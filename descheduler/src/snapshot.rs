@@ -266,39 +266,43 @@ impl<'a> OwnerIndex<'a> {
     fn replicas(&self, workload: &WorkloadRef) -> Option<Replicas> {
         let key = (workload.namespace.as_str(), workload.name.as_str());
         match workload.kind.as_str() {
-            "Deployment" => self.deployments.get(&key).map(|d| Replicas {
-                desired: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                ready: d
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0),
+            "Deployment" => self.deployments.get(&key).map(|d| {
+                let status = d.status.as_ref();
+                replicas(
+                    d.spec.as_ref().and_then(|s| s.replicas),
+                    status.and_then(|s| s.ready_replicas),
+                )
             }),
-            "StatefulSet" => self.stateful_sets.get(&key).map(|s| Replicas {
-                desired: s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                ready: s
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0),
+            "StatefulSet" => self.stateful_sets.get(&key).map(|s| {
+                let status = s.status.as_ref();
+                replicas(
+                    s.spec.as_ref().and_then(|s| s.replicas),
+                    status.and_then(|s| s.ready_replicas),
+                )
             }),
-            "ReplicaSet" => self.replica_sets.get(&key).map(|r| Replicas {
-                desired: r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
-                ready: r
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready_replicas)
-                    .unwrap_or(0),
+            "ReplicaSet" => self.replica_sets.get(&key).map(|r| {
+                let status = r.status.as_ref();
+                replicas(
+                    r.spec.as_ref().and_then(|s| s.replicas),
+                    status.and_then(|s| s.ready_replicas),
+                )
             }),
-            "Job" => self.jobs.get(&key).map(|j| Replicas {
-                desired: j.spec.as_ref().and_then(|s| s.parallelism).unwrap_or(1),
-                ready: j
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.ready.or(s.active))
-                    .unwrap_or(0),
+            "Job" => self.jobs.get(&key).map(|j| {
+                let status = j.status.as_ref();
+                replicas(
+                    j.spec.as_ref().and_then(|s| s.parallelism),
+                    status.and_then(|s| s.ready.or(s.active)),
+                )
             }),
             _ => None,
         }
+    }
+}
+
+/// Replica counts as the API defaults them: an unset desired count is 1.
+fn replicas(desired: Option<i32>, ready: Option<i32>) -> Replicas {
+    Replicas {
+        desired: desired.unwrap_or(1),
+        ready: ready.unwrap_or(0),
     }
 }
