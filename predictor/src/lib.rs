@@ -1,0 +1,10 @@
+//! Tidal's demand predictor (work in progress: history and period detection first).
+//!
+//! Pure functions over evenly spaced series: cleaning, period detection, models,
+//! backtests. I/O (Prometheus, CSV files) stays at the edges.
+
+pub mod clean;
+pub mod csv;
+pub mod models;
+pub mod period;
+pub mod series;
