@@ -310,6 +310,7 @@ impl Extender {
         let identities = IdentityMap::new(cluster.nodes());
         let mut by_node = FastMap::default();
         let mut unmapped_series = Vec::new();
+        let nodes_known = cluster.node_count();
         for (identity, load) in snapshot.iter() {
             let node = identities
                 .resolve(identity)
@@ -322,7 +323,18 @@ impl Extender {
                     };
                     by_node.insert(node.name.clone(), row);
                 }
-                None => unmapped_series.push(identity.to_string()),
+                None => {
+                    // Without node names and addresses a series can only be a node by
+                    // name: index it so, off the per-call path.
+                    if nodes_known == 0 {
+                        let row = NodeRow {
+                            load: load.clone(),
+                            allocatable: None,
+                        };
+                        by_node.insert(identity.to_string(), row);
+                    }
+                    unmapped_series.push(identity.to_string());
+                }
             }
         }
         let mut unmapped_nodes: Vec<String> = cluster
@@ -330,7 +342,6 @@ impl Extender {
             .filter(|n| !by_node.contains_key(&n.name))
             .map(|n| n.name.clone())
             .collect();
-        let nodes_known = cluster.node_count();
         drop(cluster);
         unmapped_series.sort();
         unmapped_nodes.sort();
