@@ -166,6 +166,7 @@ pub struct Pod {
     node: String,
     owner: Option<(String, String)>,
     containers: Vec<Container>,
+    running: Option<Range<i64>>,
 }
 
 impl Pod {
@@ -181,7 +182,20 @@ impl Pod {
             node: node.into(),
             owner: None,
             containers: Vec::new(),
+            running: None,
         }
+    }
+
+    /// The pod exists only in `window` (Unix seconds, end excluded): outside it
+    /// none of its series has a sample, as when a pod comes and goes, and its CPU
+    /// counters start at 0 when it starts. Default: the whole range.
+    pub fn running(mut self, window: Range<i64>) -> Self {
+        self.running = Some(window);
+        self
+    }
+
+    fn is_running(&self, t: i64) -> bool {
+        self.running.as_ref().is_none_or(|w| w.contains(&t))
     }
 
     /// The controlling owner, e.g. `("ReplicaSet", "web-5d9c7")`. Without one
@@ -288,6 +302,15 @@ pub struct ClusterMetrics {
     step: i64,
     nodes: Vec<Node>,
     pods: Vec<Pod>,
+    replica_sets: Vec<ReplicaSet>,
+}
+
+/// A ReplicaSet owned by a Deployment, for `kube_replicaset_owner`.
+#[derive(Clone)]
+struct ReplicaSet {
+    namespace: String,
+    name: String,
+    deployment: String,
 }
 
 impl Default for ClusterMetrics {
@@ -306,6 +329,7 @@ impl ClusterMetrics {
             step: 15,
             nodes: Vec::new(),
             pods: Vec::new(),
+            replica_sets: Vec::new(),
         }
     }
 
@@ -334,6 +358,23 @@ impl ClusterMetrics {
         self
     }
 
+    /// A ReplicaSet `name` owned by Deployment `deployment`, as kube-state-metrics'
+    /// `kube_replicaset_owner` reports it; pods point at it with
+    /// `Pod::owner("ReplicaSet", name)`.
+    pub fn replica_set(
+        mut self,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        deployment: impl Into<String>,
+    ) -> Self {
+        self.replica_sets.push(ReplicaSet {
+            namespace: namespace.into(),
+            name: name.into(),
+            deployment: deployment.into(),
+        });
+        self
+    }
+
     /// Time of the first sample (Unix seconds).
     pub fn start(&self) -> i64 {
         self.start
@@ -354,9 +395,9 @@ impl ClusterMetrics {
     pub fn sample_count(&self) -> usize {
         self.families()
             .iter()
-            .map(|f| f.series.len())
-            .sum::<usize>()
-            * self.timestamps().count()
+            .flat_map(|f| &f.series)
+            .map(|(_, values)| values.iter().filter(|v| !v.is_nan()).count())
+            .sum()
     }
 
     /// OpenMetrics text: one `# TYPE` line per family, then each series with
@@ -450,8 +491,11 @@ impl ClusterMetrics {
             for c in &pod.containers {
                 let id = c.id(pod);
                 let labels = target(&c.name, &format!("{cgroup}/{id}"), &c.image, &id);
-                cpu.push(labels.clone(), self.counter(|t| c.cpu_cores.at(t)));
-                memory.push(labels, self.gauge(|t| c.memory_bytes.at(t).round()));
+                cpu.push(labels.clone(), self.pod_counter(pod, |t| c.cpu_cores.at(t)));
+                memory.push(
+                    labels,
+                    self.pod_gauge(pod, |t| c.memory_bytes.at(t).round()),
+                );
             }
             let pod_sum = |f: fn(&Container, i64) -> f64| {
                 move |t| pod.containers.iter().map(|c| f(c, t)).sum::<f64>()
@@ -459,11 +503,11 @@ impl ClusterMetrics {
             let labels = target("", &cgroup, "", "");
             cpu.push(
                 labels.clone(),
-                self.counter(pod_sum(|c, t| c.cpu_cores.at(t))),
+                self.pod_counter(pod, pod_sum(|c, t| c.cpu_cores.at(t))),
             );
             memory.push(
                 labels,
-                self.gauge(pod_sum(|c, t| c.memory_bytes.at(t).round())),
+                self.pod_gauge(pod, pod_sum(|c, t| c.memory_bytes.at(t).round())),
             );
         }
         vec![cpu, memory]
@@ -476,6 +520,7 @@ impl ClusterMetrics {
     fn kube_state_metrics(&self) -> Vec<Family> {
         let mut families = self.kube_nodes();
         families.extend(self.kube_pods());
+        families.push(self.kube_replica_sets());
         families
     }
 
@@ -521,10 +566,28 @@ impl ClusterMetrics {
         vec![allocatable, capacity, node_labels]
     }
 
-    /// `kube_pod_owner`, and CPU and memory requests of containers that have them.
+    /// `kube_replicaset_owner`: every ReplicaSet here is owned by a Deployment.
+    fn kube_replica_sets(&self) -> Family {
+        let mut owner = Family::gauge("kube_replicaset_owner");
+        for rs in &self.replica_sets {
+            let own = [
+                ("namespace", rs.namespace.as_str()),
+                ("replicaset", &rs.name),
+                ("owner_kind", "Deployment"),
+                ("owner_name", &rs.deployment),
+                ("owner_is_controller", "true"),
+            ];
+            owner.push(ksm(&own), self.gauge(|_| 1.0));
+        }
+        owner
+    }
+
+    /// `kube_pod_owner`, `kube_pod_container_status_running`, and CPU and memory
+    /// requests of containers that have them, while the pod runs.
     fn kube_pods(&self) -> Vec<Family> {
         let mut requests = Family::gauge("kube_pod_container_resource_requests");
         let mut owner = Family::gauge("kube_pod_owner");
+        let mut running = Family::gauge("kube_pod_container_status_running");
         for pod in &self.pods {
             let uid = pod.uid();
             let pod_labels = [
@@ -541,8 +604,15 @@ impl ClusterMetrics {
                 ("owner_name", name),
                 ("owner_is_controller", controller),
             ];
-            owner.push(ksm(&[&pod_labels[..], &own].concat()), self.gauge(|_| 1.0));
+            owner.push(
+                ksm(&[&pod_labels[..], &own].concat()),
+                self.pod_gauge(pod, |_| 1.0),
+            );
             for c in &pod.containers {
+                running.push(
+                    ksm(&[&pod_labels[..], &[("container", c.name.as_str())]].concat()),
+                    self.pod_gauge(pod, |_| 1.0),
+                );
                 let Some((cores, bytes)) = c.requests else {
                     continue;
                 };
@@ -557,24 +627,49 @@ impl ClusterMetrics {
                     ];
                     requests.push(
                         ksm(&[&pod_labels[..], &own].concat()),
-                        self.gauge(|_| value),
+                        self.pod_gauge(pod, |_| value),
                     );
                 }
             }
         }
-        vec![requests, owner]
+        vec![requests, owner, running]
     }
 
     fn gauge(&self, value: impl Fn(i64) -> f64) -> Vec<f64> {
         self.timestamps().map(value).collect()
     }
 
+    /// A gauge of `pod`: `NaN` (no sample) while the pod is not running.
+    fn pod_gauge(&self, pod: &Pod, value: impl Fn(i64) -> f64) -> Vec<f64> {
+        self.timestamps()
+            .map(|t| {
+                if pod.is_running(t) {
+                    value(t)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect()
+    }
+
     /// Integrates a per-second rate from 0 at `start` (left Riemann sum, so a
     /// constant rate gives an exactly linear counter).
     fn counter(&self, rate: impl Fn(i64) -> f64) -> Vec<f64> {
+        self.counter_while(|_| true, rate)
+    }
+
+    /// A counter of `pod`, from 0 when it starts; no sample while it is not running.
+    fn pod_counter(&self, pod: &Pod, rate: impl Fn(i64) -> f64) -> Vec<f64> {
+        self.counter_while(|t| pod.is_running(t), rate)
+    }
+
+    fn counter_while(&self, alive: impl Fn(i64) -> bool, rate: impl Fn(i64) -> f64) -> Vec<f64> {
         let mut value = 0.0;
         self.timestamps()
             .map(|t| {
+                if !alive(t) {
+                    return f64::NAN;
+                }
                 let current = value;
                 value += rate(t) * self.step as f64;
                 current
@@ -712,7 +807,8 @@ impl Family {
         // Writing to a String cannot fail.
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (labels, values) in &self.series {
-            for (t, v) in times.iter().zip(values) {
+            // NaN marks "no sample": the series did not exist then.
+            for (t, v) in times.iter().zip(values).filter(|(_, v)| !v.is_nan()) {
                 let _ = writeln!(out, "{}{{{}}} {v} {t}", self.sample_name, labels.0);
             }
         }
@@ -802,6 +898,51 @@ mod tests {
             let total: f64 = CpuMode::ALL.iter().map(|m| m.share(busy)).sum();
             assert!((total - 1.0).abs() < 1e-12, "busy {busy}: {total}");
         }
+    }
+
+    #[test]
+    fn pods_that_come_and_go_have_samples_only_while_running() {
+        let cluster = ClusterMetrics::new()
+            .range(0, 600)
+            .step(Duration::from_secs(60))
+            .replica_set("shop", "web-5d9c7", "web")
+            .pod(
+                Pod::new("shop", "web-0", "node-a")
+                    .owner("ReplicaSet", "web-5d9c7")
+                    .running(120..300)
+                    .container(Container::new("web").cpu(0.5)),
+            );
+        let text = cluster.to_openmetrics();
+        let times = |prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .filter_map(|l| l.rsplit(' ').next().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(
+            times("kube_pod_container_status_running{"),
+            ["120", "180", "240"]
+        );
+        let cpu: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("container_cpu_usage_seconds_total{")
+                    && l.contains("container=\"web\"")
+            })
+            .collect();
+        assert_eq!(cpu.len(), 3);
+        assert!(
+            cpu[0].ends_with(" 0 120"),
+            "counter restarts with the pod: {}",
+            cpu[0]
+        );
+        assert!(text.contains(
+            r#"kube_replicaset_owner{namespace="shop",replicaset="web-5d9c7",owner_kind="Deployment",owner_name="web",owner_is_controller="true""#
+        ));
+        assert_eq!(
+            cluster.sample_count(),
+            text.lines().filter(|l| !l.starts_with('#')).count()
+        );
     }
 
     #[test]
