@@ -16,6 +16,7 @@ pub struct Config {
     pub load: LoadConfig,
     pub extender: ExtenderConfig,
     pub descheduler: DeschedulerConfig,
+    pub cost: tidal_predictor::cost::CostConfig,
 }
 
 impl Config {

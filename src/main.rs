@@ -1,6 +1,7 @@
 //! `tidal`: one binary for every Tidal component.
 
 mod config;
+mod cost_report;
 
 use std::path::PathBuf;
 
@@ -75,6 +76,9 @@ enum Command {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// FinOps cost report from Prometheus: cost per namespace, workload and node (OpenCost's
+    /// max(request, usage) × price), idle cost, right-sizing and pre-scaling savings.
+    CostReport(cost_report::CostReportArgs),
     /// Print the effective configuration (defaults merged with the file) as YAML.
     Config,
 }
@@ -105,6 +109,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config.prometheus.url = url;
     }
     match cli.command {
+        Command::CostReport(args) => {
+            cost_report::run(args, &config.prometheus, config.cost).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);
             Ok(ExitCode::SUCCESS)

@@ -53,7 +53,7 @@ pub enum PrometheusError {
     #[error("invalid Prometheus configuration: {0}")]
     Config(String),
     #[error(
-        "cannot reach Prometheus at {url}: {source}; check prometheus.url and that Prometheus is running"
+        "cannot reach Prometheus at {url}: {source}; check prometheus.url (or --prometheus-url) and that Prometheus is running"
     )]
     Unreachable { url: String, source: reqwest::Error },
     #[error(
@@ -67,6 +67,17 @@ pub enum PrometheusError {
         error_type: String,
         message: String,
     },
+    /// An HTTP error status without Prometheus's JSON error body, as a proxy or a
+    /// starting Prometheus sends it.
+    #[error(
+        "Prometheus at {url} answered HTTP {status} for `{query}`: {body:?}; it may be restarting or overloaded, try again later"
+    )]
+    Unavailable {
+        url: String,
+        query: String,
+        status: u16,
+        body: String,
+    },
     #[error("unexpected answer from Prometheus for `{query}`: {detail}")]
     Decode { query: String, detail: String },
     #[error("cannot read credentials from {path}: {source}")]
@@ -74,6 +85,18 @@ pub enum PrometheusError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl PrometheusError {
+    /// Whether the same query may succeed when tried again: timeouts, connection
+    /// errors, 5xx and 429. A rejected query (4xx) fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Timeout { .. } | Self::Unavailable { .. } => true,
+            Self::Rejected { status, .. } => *status >= 500 || *status == 429,
+            Self::Config(_) | Self::Decode { .. } | Self::Credentials { .. } => false,
+        }
+    }
 }
 
 /// One element of an instant vector.
@@ -228,9 +251,18 @@ impl PrometheusClient {
             .bytes()
             .await
             .map_err(|e| self.transport_error(e))?;
+        let excerpt = || String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
         let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-            decode_error(promql, &format!("HTTP {status}, body {text:?}: {e}"))
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                PrometheusError::Unavailable {
+                    url: self.base.clone(),
+                    query: promql.to_string(),
+                    status: status.as_u16(),
+                    body: excerpt(),
+                }
+            } else {
+                decode_error(promql, &format!("HTTP {status}, body {:?}: {e}", excerpt()))
+            }
         })?;
         match envelope {
             Envelope {
@@ -379,6 +411,26 @@ mod tests {
         assert!(env.status == ApiStatus::Error);
         assert_eq!(env.error_type.as_deref(), Some("bad_data"));
         assert!(env.data.is_none());
+    }
+
+    #[test]
+    fn only_transient_failures_are_worth_retrying() {
+        let rejected = |status| PrometheusError::Rejected {
+            query: "up".to_string(),
+            status,
+            error_type: "x".to_string(),
+            message: "y".to_string(),
+        };
+        assert!(rejected(503).is_transient());
+        assert!(rejected(429).is_transient());
+        assert!(!rejected(400).is_transient());
+        assert!(!rejected(422).is_transient());
+        let timeout = PrometheusError::Timeout {
+            url: "http://p".to_string(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(timeout.is_transient());
+        assert!(!decode_error("up", "garbage").is_transient());
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Default for CleanOptions {
 }
 
 /// What cleaning did, counted in samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct CleaningReport {
     /// Grid step used, seconds.
     pub step: i64,

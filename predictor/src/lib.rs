@@ -3,8 +3,15 @@
 //! Pure functions over evenly spaced series: cleaning, period detection, models,
 //! backtests. I/O (Prometheus, CSV files) stays at the edges.
 
+pub mod chart;
 pub mod clean;
+pub mod cost;
 pub mod csv;
+pub mod forecast;
+pub mod history;
+pub mod hpa;
 pub mod models;
 pub mod period;
+pub mod plan;
+pub mod report;
 pub mod series;

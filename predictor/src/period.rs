@@ -16,7 +16,9 @@
 //!
 //! Steps: gaps (NaN, ±∞) are filled by linear interpolation and the mean is removed; the strongest
 //! periodogram peaks are taken; each is refined to the ACF maximum between the periods of its
-//! neighbouring bins (then to the vertex of a parabola fitted to that ACF hill), and kept if that lag is a peak of the ACF over ± a quarter of the lag (Crane
+//! neighbouring bins (then to the vertex of a parabola fitted to that ACF hill, and to the hour, day
+//! or week when within 2 % of one), and kept if that lag is a peak of the ACF over ± a quarter of
+//! the lag (Crane
 //! checks the slopes either side), the ACF fell clearly below it at some shorter lag (so the slow
 //! decay of a smooth series is no cycle), and its ACF is significant (above [`MIN_STRENGTH`] and three
 //! standard errors of white noise). The ACF is the unbiased one (divided by the overlap `n − lag`) so
@@ -32,13 +34,16 @@
 use rustfft::{FftPlanner, num_complex::Complex};
 
 /// A detected cycle.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Period {
     /// Length of the cycle in seconds (a whole number of steps).
     pub seconds: i64,
     /// Autocorrelation at that lag, in `(0, 1]`: 1 means every cycle repeats the previous one exactly.
     pub strength: f64,
 }
+
+/// Wall-clock cycles detected periods are snapped to: hour, day, week.
+const CALENDAR_SECS: [i64; 3] = [3_600, 86_400, 604_800];
 
 /// Autocorrelation below which a cycle is not worth reporting, whatever the series length.
 pub const MIN_STRENGTH: f64 = 0.2;
@@ -70,7 +75,7 @@ pub fn detect_periods(values: &[f64], step_secs: i64, max_periods: usize) -> Vec
     let mut confirmed: Vec<(usize, f64, f64)> = candidates
         .into_iter()
         .filter_map(|j| {
-            let (lag, strength) = confirm(&acf, n, j)?;
+            let (lag, strength) = confirm(&acf, n, j, step_secs)?;
             Some((lag, strength, *power.get(j)?))
         })
         .collect();
@@ -198,7 +203,7 @@ fn peak_bins(power: &[f64], n: usize, count: usize) -> Vec<usize> {
 
 /// Refines bin `j` to the best ACF lag between the periods of bins `j+1` and `j-1`, and returns it
 /// with its ACF if it is a significant ACF peak.
-fn confirm(acf: &[f64], n: usize, j: usize) -> Option<(usize, f64)> {
+fn confirm(acf: &[f64], n: usize, j: usize, step_secs: i64) -> Option<(usize, f64)> {
     let lo = (n / (j + 1)).max(2);
     let hi = (n / j.checked_sub(1)?.max(1)).min(n / 2);
     let (lag, strength) = (lo..=hi)
@@ -216,7 +221,8 @@ fn confirm(acf: &[f64], n: usize, j: usize) -> Option<(usize, f64)> {
     if !is_peak {
         return None;
     }
-    let lag = vertex(acf, lag).clamp(lo, hi);
+    let lag = vertex(acf, lag);
+    let lag = calendar_lag(lag, step_secs).unwrap_or(lag).clamp(lo, hi);
     let strength = *acf.get(lag)?;
     let noise = 3.0 / ((n - lag) as f64).sqrt();
     (strength >= MIN_STRENGTH.max(noise)).then_some((lag, strength))
@@ -250,6 +256,19 @@ fn vertex(acf: &[f64], lag: usize) -> usize {
     } else {
         lag
     }
+}
+
+/// The hour, day or week (in steps) that `lag` is within 2 % of, if any.
+///
+/// Workloads cycle on the wall clock, so a cycle measured a step or two away from one of these is
+/// that one: the ACF hill is flat at the top, and ripples of a shorter cycle (hourly jobs on a daily
+/// shape) can shift its vertex by half a ripple, and with it the phase of every forecast day and the
+/// ACF read there (series2 of the Crane data: 289 steps at 5 minutes, weekly at 2022).
+fn calendar_lag(lag: usize, step_secs: i64) -> Option<usize> {
+    CALENDAR_SECS.iter().find_map(|&secs| {
+        let steps = usize::try_from((secs as f64 / step_secs as f64).round() as i64).ok()?;
+        (steps >= 2 && multiple_of(lag, steps) == Some(1)).then_some(steps)
+    })
 }
 
 /// `Some(k)` if `lag` is within 2 % (at least one step) of `k · base` for a whole `k ≥ 1`.

@@ -70,6 +70,35 @@ impl Series {
     pub fn missing(&self) -> usize {
         self.values.iter().filter(|v| v.is_nan()).count()
     }
+
+    /// The series averaged into buckets of `step` seconds aligned to multiples of `step`
+    /// since the epoch (as Prometheus range queries are), ignoring missing samples; a bucket
+    /// with none stays missing. A `step` not longer than the series' own returns a copy: models
+    /// gain nothing from minute detail a day ahead, but cannot invent detail either.
+    pub fn resample(&self, step: i64) -> Series {
+        if step <= self.step || self.is_empty() {
+            return self.clone();
+        }
+        let start = self.start.div_euclid(step) * step;
+        let buckets = usize::try_from((self.end() - 1 - start).div_euclid(step) + 1).unwrap_or(0);
+        let mut sums = vec![(0.0, 0u32); buckets];
+        for (t, v) in self.timestamps().zip(&self.values) {
+            let bucket = usize::try_from((t - start).div_euclid(step)).unwrap_or(usize::MAX);
+            if let (Some(slot), true) = (sums.get_mut(bucket), v.is_finite()) {
+                slot.0 += v;
+                slot.1 += 1;
+            }
+        }
+        let values = sums
+            .into_iter()
+            .map(|(sum, n)| if n == 0 { f64::NAN } else { sum / f64::from(n) })
+            .collect();
+        Series {
+            start,
+            step,
+            values,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +126,27 @@ mod tests {
     fn rejects_non_positive_step() {
         assert_eq!(Series::new(0, 0, vec![]), Err(InvalidStep(0)));
         assert_eq!(Series::constant(0, -60, 3, 0.0), Err(InvalidStep(-60)));
+    }
+
+    #[test]
+    fn resample_averages_aligned_buckets_and_keeps_empty_ones_missing() {
+        let s = Series::new(
+            120,
+            60,
+            vec![1.0, 3.0, f64::NAN, f64::NAN, f64::NAN, 7.0, 9.0],
+        )
+        .expect("valid step");
+        let r = s.resample(180);
+        assert_eq!((r.start, r.step), (0, 180));
+        // Buckets [0,180): 120 → 1; [180,360): 180, 240, 300 → 3; [360,540): 360, 420 → 7, 9.
+        assert_eq!(r.values[..2], [1.0, 3.0]);
+        assert_eq!(r.values[2], 8.0);
+        assert_eq!(r.len(), 3);
+        let gap = Series::new(0, 60, vec![1.0, f64::NAN, f64::NAN, f64::NAN, 2.0]).expect("valid");
+        assert!(gap.resample(120).values[1].is_nan());
+        let whole = Series::new(0, 60, vec![1.0, 2.0]).expect("valid step");
+        assert_eq!(whole.resample(60), whole, "no finer than the series");
+        assert_eq!(whole.resample(30), whole);
     }
 
     #[test]

@@ -60,10 +60,14 @@ pub struct RecordedRequest {
     pub query: String,
 }
 
+/// A change a test asked for right after the next GET of one object.
+type AfterGet = (ObjectKey, Box<dyn FnOnce(&mut Store) + Send>);
+
 /// State shared by the handlers and the test-side API.
 pub(crate) struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
+    after_get: Mutex<Vec<AfterGet>>,
     /// Flips to `true` (or closes) when the server stops; open watches end on it.
     shutdown: tokio::sync::watch::Receiver<bool>,
     addr: SocketAddr,
@@ -77,6 +81,17 @@ impl Shared {
             path: uri.path().to_string(),
             query: uri.query().unwrap_or_default().to_string(),
         });
+    }
+
+    /// Runs the oldest change queued for `key` by [`FakeApiServer::modify_after_next_get`].
+    pub(crate) fn after_get(&self, key: &ObjectKey, store: &mut Store) {
+        let mut queued = self.after_get.lock();
+        let Some(index) = queued.iter().position(|(k, _)| k == key) else {
+            return;
+        };
+        let (_, change) = queued.remove(index);
+        drop(queued);
+        change(store);
     }
 }
 
@@ -136,6 +151,21 @@ where
     typed(stored)
 }
 
+/// Reads, changes and writes back one stored object as `K`.
+fn modify_stored<K>(
+    store: &mut Store,
+    key: &ObjectKey,
+    change: impl FnOnce(&mut K),
+) -> anyhow::Result<K>
+where
+    K: Serialize + DeserializeOwned,
+{
+    let current = store.get(key).cloned().ok_or_else(|| not_found(key))?;
+    let mut obj: K = typed(current)?;
+    change(&mut obj);
+    write_typed(store, key, &obj)
+}
+
 impl FakeApiServer {
     /// Binds `127.0.0.1:0` and serves in a background task of the current tokio runtime.
     pub async fn start() -> anyhow::Result<Self> {
@@ -147,6 +177,7 @@ impl FakeApiServer {
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new()),
             requests: Mutex::new(Vec::new()),
+            after_get: Mutex::new(Vec::new()),
             shutdown: stopped.clone(),
             addr,
         });
@@ -314,11 +345,32 @@ preferences: {{}}
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
     {
         let key = key_of::<K>(namespace, name)?;
-        let mut store = self.shared.store.lock();
-        let current = store.get(&key).cloned().ok_or_else(|| not_found(&key))?;
-        let mut obj: K = typed(current)?;
-        change(&mut obj);
-        write_typed(&mut store, &key, &obj)
+        modify_stored(&mut self.shared.store.lock(), &key, change)
+    }
+
+    /// Changes a stored object once, right after the server has answered the next GET of it: a
+    /// concurrent writer slipping in between a client's read and its write, so that the write's
+    /// `resourceVersion` precondition fails with 409 Conflict as against a real server. The
+    /// change is applied as [`Self::modify`] applies it (a failure is logged, not returned).
+    /// Each call queues one change for one GET: queue three to make three reads go stale.
+    pub fn modify_after_next_get<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        change: impl FnOnce(&mut K) + Send + 'static,
+    ) -> anyhow::Result<()>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned,
+    {
+        let key = key_of::<K>(namespace, name)?;
+        let target = key.clone();
+        let run = move |store: &mut Store| {
+            if let Err(err) = modify_stored(store, &target, change) {
+                tracing::warn!(%err, "fake apiserver: change after GET failed");
+            }
+        };
+        self.shared.after_get.lock().push((key, Box::new(run)));
+        Ok(())
     }
 
     /// Removes a stored object at once (no finalizers, no grace period). Emits DELETED.
@@ -370,5 +422,45 @@ impl Drop for FakeApiServer {
     fn drop(&mut self) {
         // Ends open watches and starts the graceful shutdown; `shutdown()` also waits for it.
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_change_after_get_makes_the_read_stale() -> anyhow::Result<()> {
+        let server = FakeApiServer::start().await?;
+        server.add(&serde_json::from_value::<ConfigMap>(
+            json!({"metadata": {"name": "c"}}),
+        )?)?;
+        server.modify_after_next_get::<ConfigMap>("default", "c", |c| {
+            c.data = Some([("k".to_string(), "theirs".to_string())].into());
+        })?;
+        let api: Api<ConfigMap> = Api::default_namespaced(server.client());
+        let read = api.get("c").await?;
+        assert_eq!(read.data, None, "the GET answers the object as it was");
+        let patch = json!({
+            "metadata": {"resourceVersion": read.metadata.resource_version},
+            "data": {"k": "ours"},
+        });
+        let err = api
+            .patch("c", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect_err("the read is stale");
+        assert!(matches!(err, kube::Error::Api(s) if s.code == 409));
+        assert_eq!(
+            api.get("c")
+                .await?
+                .data
+                .and_then(|d| d.get("k").cloned())
+                .as_deref(),
+            Some("theirs")
+        );
+        Ok(())
     }
 }

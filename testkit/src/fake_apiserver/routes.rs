@@ -268,11 +268,13 @@ impl Call {
     }
 
     fn get(&self, key: &ObjectKey) -> Result<Response, ApiError> {
-        let store = self.shared.store.lock();
+        let mut store = self.shared.store.lock();
         let obj = store
             .get(key)
             .ok_or_else(|| ApiError::not_found(key.res, &key.name))?;
-        ok(obj)
+        let answer = ok(obj);
+        self.shared.after_get(key, &mut store);
+        answer
     }
 
     fn list(&self, res: Res, namespace: Option<&str>) -> Result<Response, ApiError> {

@@ -1,11 +1,31 @@
 //! Forecast models over evenly spaced series, and the error metrics used to compare them.
 //!
-//! Both models repeat one period shape into the future; they differ in how the shape is estimated:
-//! [`SeasonalNaive`] copies the last period as it was (the baseline every model must beat), while
-//! [`FftPeriodic`] (Crane's DSP estimator) denoises a longer window with the FFT first. The period is
-//! given, or else the strongest one from [`detect_periods`].
+//! All models repeat one or more cycle shapes into the future; they differ in how the shapes and the
+//! level are estimated, trading robustness against reactivity:
+//!
+//! - [`SeasonalNaive`] copies the last period as it was: the baseline every model must beat.
+//! - [`SeasonalMedian`] takes, phase by phase, the median of the last few periods: one bad day does
+//!   not leak into the forecast.
+//! - [`FftPeriodic`] (Crane's DSP estimator) low-passes a longer window with the FFT first.
+//! - [`HoltWinters`] (additive, optionally damped trend) adapts level, trend and one season
+//!   recursively, so it follows drifts the repeat-the-shape models miss.
+//! - [`MultiSeasonal`] (MSTL-style) adds robust profiles of several cycles (daily and weekly) to the
+//!   recent level.
+//!
+//! Periods are given in seconds at construction because callers detect them once per series (with
+//! [`detect_periods`]) and then fit at several rolling origins; the two simplest models can also
+//! detect the strongest one themselves.
 
-use rustfft::{FftPlanner, num_complex::Complex};
+mod fft;
+mod holt_winters;
+mod mstl;
+mod naive;
+
+pub use fft::FftPeriodic;
+pub use holt_winters::{HoltWinters, HwParams};
+pub use mstl::MultiSeasonal;
+pub use naive::{SeasonalMedian, SeasonalNaive};
+
 use thiserror::Error;
 
 use crate::period::{detect_periods, fill_gaps};
@@ -35,117 +55,37 @@ pub trait Forecaster {
     fn forecast(&self, horizon_steps: usize) -> Result<Vec<f64>, ModelError>;
 }
 
-/// Repeats the last observed period.
-#[derive(Debug, Clone, Default)]
-pub struct SeasonalNaive {
-    period_secs: Option<i64>,
-    shape: Vec<f64>,
+/// Checks that the sampling step is usable (every conversion divides by it).
+fn check_step(step_secs: i64) -> Result<(), ModelError> {
+    if step_secs <= 0 {
+        return Err(ModelError::InvalidStep(step_secs));
+    }
+    Ok(())
 }
 
-impl SeasonalNaive {
-    /// With a given period in seconds, or `None` to detect it at fit time.
-    pub fn new(period_secs: Option<i64>) -> Self {
-        Self {
-            period_secs,
-            shape: Vec::new(),
-        }
+/// A period in whole steps (at least 1), from seconds.
+fn period_steps(period_secs: i64, step_secs: i64) -> Result<usize, ModelError> {
+    check_step(step_secs)?;
+    if period_secs <= 0 {
+        return Err(ModelError::InvalidPeriod(period_secs));
     }
-
-    /// The period used by the last fit, in steps.
-    pub fn period_steps(&self) -> Option<usize> {
-        (!self.shape.is_empty()).then_some(self.shape.len())
-    }
+    Ok(
+        usize::try_from((period_secs as f64 / step_secs as f64).round() as i64)
+            .unwrap_or(0)
+            .max(1),
+    )
 }
 
-impl Forecaster for SeasonalNaive {
-    fn fit(&mut self, values: &[f64], step_secs: i64) -> Result<(), ModelError> {
-        let (filled, period) = prepare(values, step_secs, self.period_secs)?;
-        self.shape = filled[filled.len() - period..].to_vec();
-        Ok(())
+/// Gap-filled history, checked to hold at least `needed` samples.
+fn filled_history(values: &[f64], needed: usize) -> Result<Vec<f64>, ModelError> {
+    let filled = fill_gaps(values).ok_or(ModelError::NoData)?;
+    if filled.len() < needed {
+        return Err(ModelError::TooShort {
+            needed,
+            got: filled.len(),
+        });
     }
-
-    fn forecast(&self, horizon_steps: usize) -> Result<Vec<f64>, ModelError> {
-        repeat_shape(&self.shape, horizon_steps)
-    }
-}
-
-/// Crane-style FFT periodic model: the last `n_periods` periods, low-passed to their `top_k`
-/// strongest frequency components, then the last period of that smoothed window repeated.
-///
-/// Defaults (see [`FftPeriodic::new`]): `n_periods` = 7, a week of a daily cycle, enough to
-/// average out one bad day while following recent changes of shape; `top_k` = 32, which keeps a daily
-/// shape down to ~45-minute detail (its harmonics) plus the strongest slower drifts within the window,
-/// and drops the rest as noise. Unlike Crane, a kept component keeps its mirrored twin, so it is not
-/// halved in the real part, and no margin or clamping is applied (those belong to the caller's
-/// quantiles).
-#[derive(Debug, Clone)]
-pub struct FftPeriodic {
-    period_secs: Option<i64>,
-    n_periods: usize,
-    top_k: usize,
-    shape: Vec<f64>,
-}
-
-impl FftPeriodic {
-    /// With a given period in seconds (or `None` to detect it) and the default `n_periods` = 7,
-    /// `top_k` = 32.
-    pub fn new(period_secs: Option<i64>) -> Self {
-        Self::with_params(period_secs, 7, 32)
-    }
-
-    /// With an explicit window of `n_periods` periods (at least 1 is used) and `top_k` components
-    /// kept besides the mean.
-    pub fn with_params(period_secs: Option<i64>, n_periods: usize, top_k: usize) -> Self {
-        Self {
-            period_secs,
-            n_periods,
-            top_k,
-            shape: Vec::new(),
-        }
-    }
-
-    /// The period used by the last fit, in steps.
-    pub fn period_steps(&self) -> Option<usize> {
-        (!self.shape.is_empty()).then_some(self.shape.len())
-    }
-}
-
-impl Forecaster for FftPeriodic {
-    fn fit(&mut self, values: &[f64], step_secs: i64) -> Result<(), ModelError> {
-        let (filled, period) = prepare(values, step_secs, self.period_secs)?;
-        let periods = (filled.len() / period).clamp(1, self.n_periods.max(1));
-        let len = periods * period;
-        let mut buf: Vec<Complex<f64>> = filled[filled.len() - len..]
-            .iter()
-            .map(|&v| Complex::new(v, 0.0))
-            .collect();
-        let mut planner = FftPlanner::new();
-        planner.plan_fft_forward(len).process(&mut buf);
-
-        // Rank bins 1..=len/2 by amplitude; keep the mean, the top k and their mirrored twins.
-        let mut bins: Vec<usize> = (1..=len / 2).collect();
-        bins.sort_by(|&a, &b| buf[b].norm_sqr().total_cmp(&buf[a].norm_sqr()));
-        let mut keep = vec![false; len];
-        keep[0] = true;
-        for &k in bins.iter().take(self.top_k) {
-            keep[k] = true;
-            keep[len - k] = true;
-        }
-        buf.iter_mut()
-            .zip(&keep)
-            .filter(|(_, kept)| !**kept)
-            .for_each(|(c, _)| *c = Complex::new(0.0, 0.0));
-        planner.plan_fft_inverse(len).process(&mut buf);
-        self.shape = buf[len - period..]
-            .iter()
-            .map(|c| c.re / len as f64)
-            .collect();
-        Ok(())
-    }
-
-    fn forecast(&self, horizon_steps: usize) -> Result<Vec<f64>, ModelError> {
-        repeat_shape(&self.shape, horizon_steps)
-    }
+    Ok(filled)
 }
 
 /// Gap-filled history and the period in steps (given, or the strongest detected), checked to fit.
@@ -154,11 +94,8 @@ fn prepare(
     step_secs: i64,
     period_secs: Option<i64>,
 ) -> Result<(Vec<f64>, usize), ModelError> {
-    if step_secs <= 0 {
-        return Err(ModelError::InvalidStep(step_secs));
-    }
+    check_step(step_secs)?;
     let seconds = match period_secs {
-        Some(s) if s <= 0 => return Err(ModelError::InvalidPeriod(s)),
         Some(s) => s,
         None => {
             detect_periods(values, step_secs, 1)
@@ -167,17 +104,8 @@ fn prepare(
                 .seconds
         }
     };
-    let period = usize::try_from((seconds as f64 / step_secs as f64).round() as i64)
-        .unwrap_or(0)
-        .max(1);
-    let filled = fill_gaps(values).ok_or(ModelError::NoData)?;
-    if filled.len() < period {
-        return Err(ModelError::TooShort {
-            needed: period,
-            got: filled.len(),
-        });
-    }
-    Ok((filled, period))
+    let period = period_steps(seconds, step_secs)?;
+    Ok((filled_history(values, period)?, period))
 }
 
 fn repeat_shape(shape: &[f64], horizon_steps: usize) -> Result<Vec<f64>, ModelError> {
@@ -185,6 +113,32 @@ fn repeat_shape(shape: &[f64], horizon_steps: usize) -> Result<Vec<f64>, ModelEr
         return Err(ModelError::NotFitted);
     }
     Ok(shape.iter().copied().cycle().take(horizon_steps).collect())
+}
+
+/// Phase by phase, the mean of the last `cycles` periods (aligned to the end of `values`) after
+/// dropping the `trim(k)` lowest and highest of the `k` values: `(k − 1) / 2` gives the median,
+/// about `k / 4` the interquartile mean. `shape[j]` is the phase `j` of the last period.
+///
+/// `values` must hold at least one period (callers check with [`filled_history`]).
+fn phase_profile(
+    values: &[f64],
+    period: usize,
+    cycles: usize,
+    trim: impl Fn(usize) -> usize,
+) -> Vec<f64> {
+    let cycles = cycles.clamp(1, (values.len() / period).max(1));
+    let start = values.len() - period;
+    let mut column = Vec::with_capacity(cycles);
+    (0..period)
+        .map(|j| {
+            column.clear();
+            column.extend((0..cycles).map(|k| values[start + j - k * period]));
+            column.sort_unstable_by(f64::total_cmp);
+            let cut = trim(column.len()).min(column.len().saturating_sub(1) / 2);
+            let kept = &column[cut..column.len() - cut];
+            kept.iter().sum::<f64>() / kept.len() as f64
+        })
+        .collect()
 }
 
 /// Mean absolute scaled error: the forecast's mean absolute error divided by that of the in-sample

@@ -1,0 +1,283 @@
+//! The pure cost steps on hand-made data: allocation and idle by hand, owner resolution,
+//! right-sizing on known distributions, pre-scaling arithmetic, and the HTML's SVG structure.
+
+use std::collections::BTreeMap;
+
+use tidal_predictor::cost::allocate::{allocate, workload};
+use tidal_predictor::cost::fetch::counter_rates;
+use tidal_predictor::cost::prescale::{compare, seasonal_plan};
+use tidal_predictor::cost::render::{self, Format};
+use tidal_predictor::cost::rightsize::percentile;
+use tidal_predictor::cost::{
+    ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Timeline, build_report,
+};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+fn key(ns: &str, pod: &str, container: &str) -> ContainerKey {
+    ContainerKey {
+        namespace: ns.into(),
+        pod: pod.into(),
+        container: container.into(),
+    }
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.into(), b.into())
+}
+
+/// Four one-hour steps; one 2-core / 4 GiB node at the default prices.
+/// api: requests 1 core / 1 GiB, uses 0.5 core then 1.5 cores, 0.5 GiB.
+/// cron: no requests, runs in steps 2 and 3 only, 0.25 core, 2 GiB.
+fn dataset() -> Dataset {
+    let tl = Timeline {
+        start: 0.0,
+        step_secs: 3600.0,
+        steps: 4,
+    };
+    let mut api = ContainerData::new(key("shop", "api-7f-abc", "api"), 4);
+    api.node = Some("n1".into());
+    api.running = vec![1.0; 4];
+    api.cpu_request = vec![1.0; 4];
+    api.memory_request = vec![GIB; 4];
+    api.cpu_usage = vec![0.5, 0.5, 1.5, 1.5];
+    api.memory_usage = vec![0.5 * GIB; 4];
+    api.memory_peak = vec![0.5 * GIB; 4];
+    let mut cron = ContainerData::new(key("ops", "backup-123-xyz", "backup"), 4);
+    cron.node = Some("n1".into());
+    cron.running = vec![0.0, 0.0, 1.0, 1.0];
+    cron.cpu_usage = vec![f64::NAN, f64::NAN, 0.25, 0.25];
+    cron.memory_usage = vec![f64::NAN, f64::NAN, 2.0 * GIB, 2.0 * GIB];
+    let owners = Owners {
+        pods: BTreeMap::from([
+            (pair("shop", "api-7f-abc"), pair("ReplicaSet", "api-7f")),
+            (pair("ops", "backup-123-xyz"), pair("Job", "backup-123")),
+        ]),
+        replica_sets: BTreeMap::from([(pair("shop", "api-7f"), pair("Deployment", "api"))]),
+        jobs: BTreeMap::from([(pair("ops", "backup-123"), pair("CronJob", "backup"))]),
+    };
+    Dataset {
+        timeline: tl,
+        containers: vec![api, cron],
+        nodes: vec![NodeData {
+            name: "n1".into(),
+            cpu_cores: vec![2.0; 4],
+            memory_bytes: vec![4.0 * GIB; 4],
+            labels: Some(BTreeMap::new()),
+        }],
+        owners,
+        warnings: Vec::new(),
+        queries: 0,
+    }
+}
+
+#[test]
+fn allocation_and_idle_by_hand() {
+    let data = dataset();
+    let a = allocate(&data, &CostConfig::default().prices);
+    let (cpu, mem) = (0.031611, 0.004237);
+    // api: CPU max(1, 0.5) ×2 h + max(1, 1.5) ×2 h = 5 core-h; memory 1 GiB × 4 h.
+    let api = 5.0 * cpu + 4.0 * mem;
+    // backup: 0.25 core × 2 h, 2 GiB × 2 h.
+    let backup = 0.5 * cpu + 4.0 * mem;
+    let node = 8.0 * cpu + 16.0 * mem;
+    let by = |kind: &str| {
+        a.workloads
+            .iter()
+            .find(|w| w.key.kind == kind)
+            .map(|w| w.usage.total_cost())
+            .unwrap_or(f64::NAN)
+    };
+    assert!(
+        (by("Deployment") - api).abs() < 1e-12,
+        "{}",
+        by("Deployment")
+    );
+    assert!((by("CronJob") - backup).abs() < 1e-12, "{}", by("CronJob"));
+    assert!((a.total.node_cost - node).abs() < 1e-12);
+    assert!((a.total.idle_cost - (node - api - backup)).abs() < 1e-12);
+    // Cost-weighted efficiency of api: CPU 4/4 core-h used/requested, memory 2/4 GiB-h.
+    let w = a
+        .workloads
+        .iter()
+        .find(|w| w.key.kind == "Deployment")
+        .map(|w| w.usage);
+    let w = w.unwrap_or_default();
+    assert_eq!(w.cpu_efficiency(), Some(1.0));
+    assert_eq!(w.memory_efficiency(), Some(0.5));
+    let expected = (1.0 * 5.0 * cpu + 0.5 * 4.0 * mem) / api;
+    assert!((w.efficiency().unwrap_or(f64::NAN) - expected).abs() < 1e-12);
+    // Idle over time adds up to the idle total.
+    let idle: f64 = a.over_time.idle.iter().sum();
+    assert!((idle - a.total.idle_cost).abs() < 1e-12);
+}
+
+#[test]
+fn owners_resolve_to_controllers() {
+    let data = dataset();
+    let w = workload(&data.owners, "shop", "api-7f-abc");
+    assert_eq!((w.kind.as_str(), w.name.as_str()), ("Deployment", "api"));
+    let w = workload(&data.owners, "ops", "backup-123-xyz");
+    assert_eq!((w.kind.as_str(), w.name.as_str()), ("CronJob", "backup"));
+    let w = workload(&data.owners, "ops", "debug");
+    assert_eq!((w.kind.as_str(), w.name.as_str()), ("Pod", "debug"));
+}
+
+#[test]
+fn percentiles_of_known_distributions() {
+    let mut uniform: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+    assert_eq!(percentile(&mut uniform, 0.95), Some(95.0));
+    assert_eq!(percentile(&mut uniform, 1.0), Some(100.0));
+    assert_eq!(percentile(&mut uniform, 0.5), Some(50.0));
+    // 90 quiet steps at 0.1 core and 10 bursts at 2 cores: p90 ignores the bursts, p95 not.
+    let mut bursty: Vec<f64> = [vec![0.1; 90], vec![2.0; 10]].concat();
+    assert_eq!(percentile(&mut bursty, 0.9), Some(0.1));
+    assert_eq!(percentile(&mut bursty, 0.95), Some(2.0));
+    assert_eq!(percentile(&mut [], 0.5), None);
+}
+
+#[test]
+fn rightsizing_recommends_percentile_times_margin_and_prices_the_cut() {
+    let mut data = dataset();
+    // 100 steps: api uses 0.01..1.00 cores (uniform), memory 100 MiB flat, requests 2 cores / 1 GiB.
+    let n = 100;
+    data.timeline.steps = n;
+    data.nodes[0].cpu_cores = vec![8.0; n];
+    data.nodes[0].memory_bytes = vec![16.0 * GIB; n];
+    data.containers.truncate(1);
+    let api = &mut data.containers[0];
+    api.running = vec![1.0; n];
+    api.cpu_request = vec![2.0; n];
+    api.memory_request = vec![GIB; n];
+    api.cpu_usage = (1..=n).map(|i| i as f64 / 100.0).collect();
+    api.memory_usage = vec![100.0 * 1024.0 * 1024.0; n];
+    api.memory_peak = api.memory_usage.clone();
+    api.memory_limit = Some(105.0 * 1024.0 * 1024.0);
+    let config = CostConfig::default();
+    let report = build_report(&data, &config);
+    let r = &report.rightsizing[0];
+    assert!((r.cpu_usage_percentile - 0.95).abs() < 1e-12);
+    assert!((r.cpu_recommended - 0.95 * 1.15).abs() < 1e-12);
+    assert!((r.memory_recommended - 115.0 * 1024.0 * 1024.0).abs() < 1e-6);
+    // Saving: every step charged 2 cores before and max(1.0925, usage) after, at 730 h a month.
+    let after: f64 = (1..=n).map(|i| (i as f64 / 100.0).max(0.95 * 1.15)).sum();
+    let cpu_saved = (2.0 * n as f64 - after) / n as f64 * 730.0 * 0.031611;
+    assert!(
+        (r.cpu_monthly_saving - cpu_saved).abs() < 1e-9,
+        "{} vs {cpu_saved}",
+        r.cpu_monthly_saving
+    );
+    assert!(
+        r.risks.iter().any(|x| x.contains("OOM-kill risk")),
+        "{:?}",
+        r.risks
+    );
+}
+
+#[test]
+fn prescale_static_peak_versus_plan() {
+    // Night 2 nodes, day 6: static holds 6 for all 24 slots.
+    let needed: Vec<f64> = (0..24)
+        .map(|h| if (8..20).contains(&h) { 6.0 } else { 2.0 })
+        .collect();
+    let s = compare("cluster", "node", 1.0, &needed, &needed, 0.5, "test");
+    assert_eq!(s.static_unit_hours, 144.0);
+    assert_eq!(s.planned_unit_hours, 12.0 * 6.0 + 12.0 * 2.0);
+    assert!((s.saving() - (144.0 - 96.0) * 0.5).abs() < 1e-12);
+    assert_eq!(s.under_provisioned_slots, 0);
+    // A seasonal p90 plan over 10 days where one day has a spike in hour 3 above it.
+    let mut days: Vec<f64> = (0..10).flat_map(|_| needed.clone()).collect();
+    days[5 * 24 + 3] = 9.0;
+    let plan = seasonal_plan(&days, 24, 0.9);
+    assert_eq!(plan[3], 2.0);
+    assert_eq!(plan[24 + 12], 6.0);
+    let s = compare("cluster", "node", 1.0, &days, &plan, 1.0, "test");
+    assert_eq!(s.under_provisioned_slots, 1);
+    assert_eq!(s.static_units, 9.0);
+}
+
+#[test]
+fn cpu_counters_become_cores_per_step() {
+    // 60 s steps: a counter growing 30 s per step is half a core; a restart counts from 0.
+    let mut t = vec![30.0, 60.0, 90.0, f64::NAN, 150.0, 10.0];
+    counter_rates(&mut t, Some(0.0), 60.0);
+    assert_eq!(&t[..3], &[0.5, 0.5, 0.5]);
+    assert!(t[3].is_nan());
+    assert_eq!(t[4], 0.5, "the gap's increase spread over two steps");
+    assert!((t[5] - 10.0 / 60.0).abs() < 1e-12);
+    // Already running at the window's start with no earlier value: unknown, not huge.
+    let mut t = vec![1e6, 1e6 + 30.0];
+    counter_rates(&mut t, None, 60.0);
+    assert!(t[0].is_nan());
+    assert_eq!(t[1], 0.5);
+}
+
+/// The HTML page is well formed where it matters: balanced tags in every SVG, the three
+/// charts present, names escaped.
+#[test]
+fn html_charts_are_well_formed_svg() {
+    let mut data = dataset();
+    data.containers[0].key.namespace = "shop<&>".into();
+    data.owners
+        .pods
+        .insert(pair("shop<&>", "api-7f-abc"), pair("ReplicaSet", "api-7f"));
+    let report = build_report(&data, &CostConfig::default());
+    let html = render::render(&report, Format::Html, 10).unwrap_or_default();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.contains("shop<&>"), "names are escaped");
+    assert!(html.contains("shop&lt;&amp;&gt;"));
+    let svgs: Vec<&str> = html
+        .split("<svg ")
+        .skip(1)
+        .map(|s| s.split("</svg>").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        svgs.len(),
+        4,
+        "cost over time, CPU and memory request vs usage, idle share"
+    );
+    for svg in &svgs {
+        assert_balanced(svg);
+        assert!(svg.contains("<rect"), "{svg}");
+    }
+    assert!(svgs[0].contains("idle"), "{}", svgs[0]);
+    assert_balanced(
+        &html
+            .replace("<!DOCTYPE html>", "")
+            .replace("<meta charset=\"utf-8\">", ""),
+    );
+}
+
+/// Every opening tag is closed in order (self-closing tags excepted).
+fn assert_balanced(text: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..]
+            .find('>')
+            .map(|e| start + e)
+            .unwrap_or_else(|| panic!("unclosed < in {rest}"));
+        let tag = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        if tag.ends_with('/') {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if let Some(closing) = tag.strip_prefix('/') {
+            let open = stack.pop();
+            assert_eq!(
+                open.as_deref(),
+                Some(closing.trim()),
+                "mismatched </{closing}>"
+            );
+        } else {
+            stack.push(name);
+        }
+    }
+    // The fragment after the first `<svg ` starts inside the svg tag itself.
+    assert!(stack.is_empty() || stack == ["svg"], "unclosed: {stack:?}");
+}

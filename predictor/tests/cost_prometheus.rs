@@ -1,0 +1,322 @@
+//! `tidal cost-report`'s data path against a real Prometheus backfilled with a small,
+//! hand-computable cluster: costs match OpenCost's formula to the cent, pods that come and
+//! go are costed for the steps they ran, workloads plus idle add up to the node bill, and
+//! bad data shows up as warnings. Skips when Prometheus is not installed, unless
+//! TIDAL_REQUIRE_PROMETHEUS=1.
+
+use std::error::Error;
+use std::time::Duration;
+
+use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
+use tidal_predictor::cost::prices::InstanceTypePrice;
+use tidal_predictor::cost::render::{self, Format};
+use tidal_predictor::cost::{CostConfig, Report, build_report, fetch};
+use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod};
+use tidal_testkit::prometheus::Prometheus;
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+const GIB: u64 = 1 << 30;
+/// An hour boundary in the past; the data covers two hours from here, one sample a minute.
+const START: i64 = 1_700_000_000 - 1_700_000_000 % 3600;
+const END: i64 = START + 7200;
+
+/// node-a: 4 CPUs, 16 GiB, m5.xlarge (priced at $0.192/h). node-b: 2 CPUs, 8 GiB, a spot
+/// c5.large with no configured price (so the default spot prices, and a warning).
+fn cluster() -> ClusterMetrics {
+    ClusterMetrics::new()
+        .range(START, END)
+        .step(Duration::from_secs(60))
+        .node(
+            Node::new("node-a", "10.0.0.1:9100")
+                .cpus(4)
+                .memory_bytes(16 * GIB)
+                .kube_label("node.kubernetes.io/instance-type", "m5.xlarge"),
+        )
+        .node(
+            Node::new("node-b", "10.0.0.2:9100")
+                .cpus(2)
+                .memory_bytes(8 * GIB)
+                .kube_label("node.kubernetes.io/instance-type", "c5.large")
+                .kube_label("karpenter.sh/capacity-type", "spot"),
+        )
+        .replica_set("shop", "web-5d9c7", "web")
+        // Uses more CPU than it requests: charged its usage.
+        .pod(
+            Pod::new("shop", "web-0", "node-a")
+                .owner("ReplicaSet", "web-5d9c7")
+                .container(
+                    Container::new("web")
+                        .cpu(0.5)
+                        .memory(200e6)
+                        .requests(0.25, 512 << 20),
+                ),
+        )
+        // Runs one hour of the two: charged its requests for that hour.
+        .pod(
+            Pod::new("shop", "web-1", "node-b")
+                .owner("ReplicaSet", "web-5d9c7")
+                .running(START + 1800..START + 5400)
+                .container(
+                    Container::new("web")
+                        .cpu(0.1)
+                        .memory(300e6)
+                        .requests(0.25, 512 << 20),
+                ),
+        )
+        // A BestEffort Job pod running 30 minutes on node-a: charged its usage only.
+        .pod(
+            Pod::new("batch", "report-28000-x7k2p", "node-a")
+                .owner("Job", "report-28000")
+                .running(START + 600..START + 2400)
+                .container(Container::new("report").cpu(1.0).memory(GIB as f64)),
+        )
+        .pod(
+            Pod::new("monitoring", "node-exporter-b8x2", "node-b")
+                .owner("DaemonSet", "node-exporter")
+                .container(
+                    Container::new("node-exporter")
+                        .cpu(0.05)
+                        .memory(30e6)
+                        .requests(0.1, 64 << 20),
+                ),
+        )
+}
+
+fn config(window: Duration) -> CostConfig {
+    let mut config = CostConfig {
+        window,
+        resolution: Duration::from_secs(60),
+        ..CostConfig::default()
+    };
+    config.prices.instance_types.insert(
+        "m5.xlarge".to_string(),
+        InstanceTypePrice {
+            on_demand: 0.192,
+            spot: None,
+        },
+    );
+    config
+}
+
+async fn report(prom: &Prometheus, config: &CostConfig) -> Result<Report, Box<dyn Error>> {
+    let client = PrometheusClient::new(&PrometheusConfig {
+        url: prom.url(),
+        ..Default::default()
+    })?;
+    let end = tidal_core::prometheus::sample_time(END as f64);
+    let tl = fetch::timeline(end, config);
+    let data = fetch::fetch(&client, config, tl, &indicatif::ProgressBar::hidden()).await?;
+    Ok(build_report(&data, config))
+}
+
+fn cents(v: f64) -> i64 {
+    (v * 100.0).round() as i64
+}
+
+fn assert_money(what: &str, actual: f64, expected: f64) {
+    assert!(
+        (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+        "{what}: got {actual}, expected {expected}"
+    );
+    assert_eq!(cents(actual), cents(expected), "{what} in cents");
+}
+
+#[tokio::test]
+async fn allocation_matches_opencost_to_the_cent() -> TestResult {
+    let Some(prom) = Prometheus::start(&cluster().to_openmetrics()).await? else {
+        return Ok(());
+    };
+    let config = config(Duration::from_secs(7200));
+    let r = report(&prom, &config).await?;
+    let a = &r.allocation;
+    // 120 one-minute steps, each costed at its end; hours per step:
+    let h = 1.0 / 60.0;
+    let gib = |bytes: f64| bytes / GIB as f64;
+    // node-a: OpenCost's split of $0.192/h by the default CPU:memory price ratio.
+    let ratio = 0.031611 / 0.004237;
+    let a_mem = 0.192 / (4.0 * ratio + 16.0);
+    let a_cpu = a_mem * ratio;
+    // node-b: spot defaults.
+    let (b_cpu, b_mem) = (0.006655, 0.000892);
+
+    // web-0: max(0.25 request, 0.5 used) cores, max(512 MiB, 200 MB) for 120 steps.
+    let web0 = 120.0 * h * (0.5 * a_cpu + 0.5 * a_mem);
+    // web-1: 60 steps (it ran 1 h), requests dominate.
+    let web1 = 60.0 * h * (0.25 * b_cpu + 0.5 * b_mem);
+    // report: no requests, 30 steps of 1 GiB; its CPU counter reads 0 at its first sample,
+    // so it used 29 core-minutes in its 30 steps.
+    let job = 29.0 * h * a_cpu + 30.0 * h * a_mem;
+    // node-exporter: requests dominate for 120 steps.
+    let ds = 120.0 * h * (0.1 * b_cpu + gib(64.0 * 1024.0 * 1024.0) * b_mem);
+
+    let workload = |ns: &str, kind: &str, name: &str| {
+        a.workloads
+            .iter()
+            .find(|w| w.key.namespace == ns && w.key.kind == kind && w.key.name == name)
+            .map(|w| w.usage.total_cost())
+    };
+    assert_money(
+        "Deployment web",
+        workload("shop", "Deployment", "web").ok_or("no web")?,
+        web0 + web1,
+    );
+    assert_money(
+        "Job report",
+        workload("batch", "Job", "report-28000").ok_or("no job")?,
+        job,
+    );
+    assert_money(
+        "DaemonSet node-exporter",
+        workload("monitoring", "DaemonSet", "node-exporter").ok_or("no ds")?,
+        ds,
+    );
+    let web1_row = a
+        .containers
+        .iter()
+        .find(|c| c.key.pod == "web-1")
+        .ok_or("no web-1")?;
+    assert!(
+        (web1_row.usage.running_hours - 1.0).abs() < 1e-9,
+        "web-1 ran 1 h: {}",
+        web1_row.usage.running_hours
+    );
+
+    let node = |name: &str| {
+        a.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or(format!("no {name}"))
+    };
+    let node_a = node("node-a")?;
+    let node_b = node("node-b")?;
+    assert_money("node-a bill", node_a.total_cost(), 0.192 * 2.0);
+    assert_money(
+        "node-b bill",
+        node_b.total_cost(),
+        2.0 * (2.0 * b_cpu + 8.0 * b_mem),
+    );
+    assert_money("node-a idle", node_a.idle_cost(), 0.384 - web0 - job);
+    assert_money(
+        "node-b idle",
+        node_b.idle_cost(),
+        node_b.total_cost() - web1 - ds,
+    );
+
+    // Workloads plus idle add up to the node bill.
+    let workloads: f64 = a.workloads.iter().map(|w| w.usage.total_cost()).sum();
+    assert_money(
+        "workloads + idle",
+        workloads + a.total.idle_cost,
+        a.total.node_cost,
+    );
+    let namespaces: f64 = a.namespaces.iter().map(|n| n.usage.total_cost()).sum();
+    assert_money("namespaces", namespaces, workloads);
+
+    // web-0 uses 2× its CPU request: flagged; the Job has no requests: flagged.
+    let rec = |c: &str| {
+        r.rightsizing
+            .iter()
+            .find(|x| x.container == c)
+            .ok_or(format!("no {c}"))
+    };
+    assert!(
+        rec("web")?
+            .risks
+            .iter()
+            .any(|x| x.contains("above the request")),
+        "{:?}",
+        rec("web")?.risks
+    );
+    assert!(
+        rec("report")?
+            .risks
+            .iter()
+            .any(|x| x.contains("no CPU request"))
+    );
+
+    // node-b's type has no price: said so, not silently defaulted.
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("node-b") && w.contains("no price for c5.large")),
+        "{:#?}",
+        r.warnings
+    );
+    assert!(
+        !r.warnings.iter().any(|w| w.contains("data covers only")),
+        "{:#?}",
+        r.warnings
+    );
+
+    // Every format renders; the Markdown names the costliest namespace with its cents.
+    let md = render::render(&r, Format::Markdown, 10)?;
+    assert!(md.contains("| shop |"), "{md}");
+    assert!(md.contains(&render::money("$", web0 + web1)), "{md}");
+    let csv = render::render(&r, Format::Csv, 10)?;
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4 + 2,
+        "header, 4 containers, 2 idle rows:\n{csv}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&render::render(&r, Format::Json, 10)?)?;
+    assert!(json["allocation"]["total"]["node_cost"].as_f64().is_some());
+    assert!(render::render(&r, Format::Html, 10)?.contains("<svg"));
+
+    // A window longer than the data: a warning, and costs for the covered part only.
+    let long = report(&prom, &config_with_window(3)).await?;
+    assert!(
+        long.warnings
+            .iter()
+            .any(|w| w.contains("data covers only 2.0 h")),
+        "{:#?}",
+        long.warnings
+    );
+    // The sample at START now falls inside the window too: 121 one-minute steps.
+    assert_money(
+        "node-a bill, long window",
+        long.allocation.nodes[0].total_cost(),
+        0.192 * 121.0 / 60.0,
+    );
+    Ok(())
+}
+
+fn config_with_window(hours: u64) -> CostConfig {
+    config(Duration::from_secs(hours * 3600))
+}
+
+/// Without kube-state-metrics' node series (a cluster whose nodes it does not export),
+/// the report says so and keeps the pods' costs apart instead of reporting zero.
+#[tokio::test]
+async fn missing_kube_state_metrics_series_are_warnings() -> TestResult {
+    let cluster = ClusterMetrics::new()
+        .range(START, END)
+        .step(Duration::from_secs(60))
+        .pod(
+            Pod::new("shop", "web-0", "node-a").container(
+                Container::new("web")
+                    .cpu(0.5)
+                    .memory(200e6)
+                    .requests(0.25, 512 << 20),
+            ),
+        );
+    let Some(prom) = Prometheus::start(&cluster.to_openmetrics()).await? else {
+        return Ok(());
+    };
+    let r = report(&prom, &config(Duration::from_secs(7200))).await?;
+    let said = |text: &str| r.warnings.iter().any(|w| w.contains(text));
+    assert!(
+        said("kube_node_status_capacity has no series"),
+        "{:#?}",
+        r.warnings
+    );
+    assert!(
+        said("ran on nodes without kube_node_status_capacity"),
+        "{:#?}",
+        r.warnings
+    );
+    assert!(r.allocation.unattributed.total_cost() > 0.0);
+    assert_eq!(r.allocation.containers.len(), 1);
+    assert_eq!(r.allocation.containers[0].workload.kind, "Pod");
+    Ok(())
+}
