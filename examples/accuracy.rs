@@ -24,7 +24,7 @@ use tidal_predictor::forecast::{ForecastOptions, ModelKind, forecast};
 const DAY: i64 = 86_400;
 
 fn main() -> Result<()> {
-    let (data, out) = args()?;
+    let (data, out, each_model) = args()?;
     let origins = read_origins(&data.join("origins.csv"))?;
     let mut series = BTreeMap::new();
     for name in origins.iter().map(|o| o.series.as_str()) {
@@ -42,7 +42,7 @@ fn main() -> Result<()> {
     );
     let rows: Vec<String> = origins
         .par_iter()
-        .map(|o| forecast_origin(&series[&o.series], o))
+        .map(|o| forecast_origin(&series[&o.series], o, each_model))
         .collect::<Result<_>>()?;
     let mut text = String::from("series,origin,ts,actual,model,p50,p90,p99\n");
     rows.iter().for_each(|r| text.push_str(r));
@@ -59,7 +59,7 @@ struct Origin {
 
 /// The three methods' forecasts from one origin, as CSV rows. Only the samples before the origin
 /// are cleaned and seen; actuals are the samples as written.
-fn forecast_origin(raw: &[(i64, f64)], o: &Origin) -> Result<String> {
+fn forecast_origin(raw: &[(i64, f64)], o: &Origin, each_model: bool) -> Result<String> {
     let before: Vec<(i64, f64)> = raw.iter().copied().filter(|(t, _)| *t < o.origin).collect();
     let (history, _report) = regularize_with(&before, &CleanOptions::default())?;
     let actuals: BTreeMap<i64, f64> = raw
@@ -78,11 +78,30 @@ fn forecast_origin(raw: &[(i64, f64)], o: &Origin) -> Result<String> {
         ..base.clone()
     };
     let mut out = String::new();
-    for (name, opts) in [
+    let mut methods = vec![
         ("tidal", base.clone()),
         ("seasonal-naive", daily(ModelKind::SeasonalNaive)),
         ("crane-dsp", daily(ModelKind::CraneFft)),
-    ] {
+    ];
+    if each_model {
+        // Every family alone on the daily cycle, to see what the choice adds.
+        for (name, kind) in [
+            ("only-seasonal-median", ModelKind::SeasonalMedian),
+            ("only-holt-winters", ModelKind::HoltWinters),
+            ("only-ensemble", ModelKind::Ensemble),
+        ] {
+            methods.push((name, daily(kind)));
+        }
+        methods.push((
+            "only-multi-seasonal",
+            ForecastOptions {
+                model: Some(ModelKind::MultiSeasonal),
+                periods: Some(vec![DAY, 7 * DAY]),
+                ..base.clone()
+            },
+        ));
+    }
+    for (name, opts) in methods {
         let f = forecast(&history, &opts)
             .with_context(|| format!("{} at {}: {name}", o.series, o.origin))?;
         if name == "tidal" {
@@ -118,20 +137,24 @@ fn forecast_origin(raw: &[(i64, f64)], o: &Origin) -> Result<String> {
     Ok(out)
 }
 
-fn args() -> Result<(PathBuf, PathBuf)> {
+fn args() -> Result<(PathBuf, PathBuf, bool)> {
     let mut data = None;
     let mut out = None;
+    let mut each_model = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--data" => data = it.next().map(PathBuf::from),
             "--out" => out = it.next().map(PathBuf::from),
-            other => bail!("unknown argument {other:?}; usage: accuracy --data DIR --out FILE"),
+            "--each-model" => each_model = true,
+            other => bail!(
+                "unknown argument {other:?}; usage: accuracy --data DIR --out FILE [--each-model]"
+            ),
         }
     }
     match (data, out) {
-        (Some(d), Some(o)) => Ok((d, o)),
-        _ => bail!("usage: accuracy --data DIR --out FILE"),
+        (Some(d), Some(o)) => Ok((d, o, each_model)),
+        _ => bail!("usage: accuracy --data DIR --out FILE [--each-model]"),
     }
 }
 

@@ -98,6 +98,9 @@ def verdicts(overall: pd.DataFrame, scope: str) -> list[str]:
         gain = 1 - mase[TIDAL] / mase[naive]
         lines.append(f"- {_flag(gain >= 0.15)} ({scope}) Tidal mean MASE >= 15% below {naive}: "
                      f"{mase[TIDAL]:.3f} vs {mase[naive]:.3f} (reduction {gain:+.1%})")
+    if naive == NAIVE and PY_NAIVE in mase.index:
+        lines.append(f"  - for reference, plain last-day-repeated `{PY_NAIVE}`: {mase[PY_NAIVE]:.3f} "
+                     f"(reduction {1 - mase[TIDAL] / mase[PY_NAIVE]:+.1%})")
     if sm:
         best = min(sm, key=lambda m: mase[m])
         lines.append(f"- {_flag(mase[TIDAL] <= mase[best])} ({scope}) Tidal mean MASE <= best statsmodels "
@@ -121,7 +124,8 @@ def cross_check(forecasts: pd.DataFrame) -> list[str]:
         return []
     gap = (rust[common] - py[common]).abs()
     return [f"Cross-check: `{NAIVE}` vs `{PY_NAIVE}` p50 on {len(common)} common steps: "
-            f"max |diff| {gap.max():.3g}, {int((gap > 1e-6 * (1 + py[common].abs())).sum())} differ."]
+            f"mean |diff| {gap.mean():.3g}, max {gap.max():.3g}, "
+            f"{int((gap > 1e-6 * (1 + py[common].abs())).sum())} differ."]
 
 
 def build_report(forecast_paths: list[Path], data: Path) -> str:

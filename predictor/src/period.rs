@@ -301,6 +301,16 @@ mod tests {
     }
 
     #[test]
+    fn lags_near_an_hour_a_day_or_a_week_snap_to_it() {
+        assert_eq!(calendar_lag(289, 300), Some(288));
+        assert_eq!(calendar_lag(2022, 300), Some(2016));
+        assert_eq!(calendar_lag(1443, 60), Some(1440));
+        assert_eq!(calendar_lag(145, 300), None);
+        // An hour of 1 step is no cycle to snap to.
+        assert_eq!(calendar_lag(1, 3600), None);
+    }
+
+    #[test]
     fn acf_of_a_pure_cycle_peaks_at_its_period() {
         let x: Vec<f64> = (0..400)
             .map(|t| (std::f64::consts::TAU * t as f64 / 40.0).sin())

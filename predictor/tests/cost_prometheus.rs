@@ -1,6 +1,7 @@
 //! `tidal cost-report`'s data path against a real Prometheus backfilled with a small,
 //! hand-computable cluster: costs match OpenCost's formula to the cent, pods that come and
-//! go are costed for the steps they ran, workloads plus idle add up to the node bill, and
+//! go are costed for the steps they ran, workloads plus idle add up to the node bill, a
+//! CronJob's pods resolve through kube_job_owner, memory near its limit is flagged, and
 //! bad data shows up as warnings. Skips when Prometheus is not installed, unless
 //! TIDAL_REQUIRE_PROMETHEUS=1.
 
@@ -41,6 +42,7 @@ fn cluster() -> ClusterMetrics {
                 .kube_label("karpenter.sh/capacity-type", "spot"),
         )
         .replica_set("shop", "web-5d9c7", "web")
+        .job("batch", "report-28000", "report")
         // Uses more CPU than it requests: charged its usage.
         .pod(
             Pod::new("shop", "web-0", "node-a")
@@ -49,7 +51,8 @@ fn cluster() -> ClusterMetrics {
                     Container::new("web")
                         .cpu(0.5)
                         .memory(200e6)
-                        .requests(0.25, 512 << 20),
+                        .requests(0.25, 512 << 20)
+                        .limits(1.0, GIB),
                 ),
         )
         // Runs one hour of the two: charged its requests for that hour.
@@ -64,12 +67,18 @@ fn cluster() -> ClusterMetrics {
                         .requests(0.25, 512 << 20),
                 ),
         )
-        // A BestEffort Job pod running 30 minutes on node-a: charged its usage only.
+        // A CronJob's Job pod running 30 minutes on node-a with no requests: charged its usage
+        // only. Its 1 GiB working set is 94 % of its memory limit.
         .pod(
             Pod::new("batch", "report-28000-x7k2p", "node-a")
                 .owner("Job", "report-28000")
                 .running(START + 600..START + 2400)
-                .container(Container::new("report").cpu(1.0).memory(GIB as f64)),
+                .container(
+                    Container::new("report")
+                        .cpu(1.0)
+                        .memory(GIB as f64)
+                        .limits(2.0, GIB + GIB / 16),
+                ),
         )
         .pod(
             Pod::new("monitoring", "node-exporter-b8x2", "node-b")
@@ -161,11 +170,13 @@ async fn allocation_matches_opencost_to_the_cent() -> TestResult {
         workload("shop", "Deployment", "web").ok_or("no web")?,
         web0 + web1,
     );
+    // Resolved through kube_job_owner to its CronJob.
     assert_money(
-        "Job report",
-        workload("batch", "Job", "report-28000").ok_or("no job")?,
+        "CronJob report",
+        workload("batch", "CronJob", "report").ok_or("no cron job")?,
         job,
     );
+    assert_eq!(workload("batch", "Job", "report-28000"), None);
     assert_money(
         "DaemonSet node-exporter",
         workload("monitoring", "DaemonSet", "node-exporter").ok_or("no ds")?,
@@ -234,6 +245,24 @@ async fn allocation_matches_opencost_to_the_cent() -> TestResult {
             .iter()
             .any(|x| x.contains("no CPU request"))
     );
+    // kube_pod_container_resource_limits: the Job's memory peak is near its limit, web's is not.
+    let report_rec = rec("report")?;
+    assert_eq!(report_rec.workload.kind, "CronJob");
+    assert_eq!(report_rec.memory_limit, Some((GIB + GIB / 16) as f64));
+    assert!(
+        report_rec
+            .risks
+            .iter()
+            .any(|x| x.contains("94% of the limit") && x.contains("OOM-kill risk")),
+        "{:?}",
+        report_rec.risks
+    );
+    assert_eq!(rec("web")?.memory_limit, Some(GIB as f64));
+    assert!(
+        !rec("web")?.risks.iter().any(|x| x.contains("limit")),
+        "{:?}",
+        rec("web")?.risks
+    );
 
     // node-b's type has no price: said so, not silently defaulted.
     assert!(
@@ -299,6 +328,12 @@ async fn missing_kube_state_metrics_series_are_warnings() -> TestResult {
                     .memory(200e6)
                     .requests(0.25, 512 << 20),
             ),
+        )
+        // A Job's pod, without the Job's kube_job_owner series.
+        .pod(
+            Pod::new("batch", "report-1-x7k2p", "node-a")
+                .owner("Job", "report-1")
+                .container(Container::new("report")),
         );
     let Some(prom) = Prometheus::start(&cluster.to_openmetrics()).await? else {
         return Ok(());
@@ -315,8 +350,21 @@ async fn missing_kube_state_metrics_series_are_warnings() -> TestResult {
         "{:#?}",
         r.warnings
     );
+    assert!(
+        said("kube_job_owner has no series: CronJob runs show as separate Jobs"),
+        "{:#?}",
+        r.warnings
+    );
     assert!(r.allocation.unattributed.total_cost() > 0.0);
-    assert_eq!(r.allocation.containers.len(), 1);
-    assert_eq!(r.allocation.containers[0].workload.kind, "Pod");
+    let kind_of = |pod: &str| {
+        r.allocation
+            .containers
+            .iter()
+            .find(|c| c.key.pod == pod)
+            .map(|c| c.workload.kind.as_str())
+    };
+    assert_eq!(r.allocation.containers.len(), 2);
+    assert_eq!(kind_of("web-0"), Some("Pod"));
+    assert_eq!(kind_of("report-1-x7k2p"), Some("Job"));
     Ok(())
 }

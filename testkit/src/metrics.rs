@@ -32,10 +32,12 @@
 //! returns the configured value (averaged over the window).
 //!
 //! Size: one sample per series per step. A node is `4 * cpus + 9` series, a
-//! pod 3 plus 2 per container plus 2 per container with requests. With the
-//! defaults (2 h, 15 s: 481 points) three 4-CPU nodes are 36,075 samples,
-//! about 6 MB of text, which promtool turns into blocks in about 0.2 s.
-//! [`ClusterMetrics::sample_count`] gives the exact figure.
+//! pod 3 plus 3 per container, 2 more per container with requests and 2 with
+//! limits; a ReplicaSet or Job is 1. With the defaults (2 h, 15 s: 481 points)
+//! three 4-CPU nodes are 36,075 samples, about 6 MB of text, which promtool
+//! turns into blocks in about 0.2 s. [`ClusterMetrics::sample_count`] gives the
+//! exact figure. Data too large for one string (a week of a 100-node cluster is
+//! about 14 GB of text) goes through [`ClusterMetrics::to_openmetrics_parts`].
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -243,6 +245,7 @@ pub struct Container {
     cpu_cores: Profile,
     memory_bytes: Profile,
     requests: Option<(f64, u64)>,
+    limits: Option<(f64, u64)>,
 }
 
 impl Container {
@@ -255,6 +258,7 @@ impl Container {
             cpu_cores: Profile::constant(0.1),
             memory_bytes: Profile::constant(100e6),
             requests: None,
+            limits: None,
         }
     }
 
@@ -281,6 +285,12 @@ impl Container {
         self
     }
 
+    /// CPU (cores) and memory (bytes) limits.
+    pub fn limits(mut self, cores: f64, memory_bytes: u64) -> Self {
+        self.limits = Some((cores, memory_bytes));
+        self
+    }
+
     /// Deterministic stand-in for the 64-hex-digit container ID.
     fn id(&self, pod: &Pod) -> String {
         (0..4)
@@ -303,6 +313,7 @@ pub struct ClusterMetrics {
     nodes: Vec<Node>,
     pods: Vec<Pod>,
     replica_sets: Vec<ReplicaSet>,
+    jobs: Vec<Job>,
 }
 
 /// A ReplicaSet owned by a Deployment, for `kube_replicaset_owner`.
@@ -311,6 +322,14 @@ struct ReplicaSet {
     namespace: String,
     name: String,
     deployment: String,
+}
+
+/// A Job created by a CronJob, for `kube_job_owner`.
+#[derive(Clone)]
+struct Job {
+    namespace: String,
+    name: String,
+    cron_job: String,
 }
 
 impl Default for ClusterMetrics {
@@ -330,6 +349,7 @@ impl ClusterMetrics {
             nodes: Vec::new(),
             pods: Vec::new(),
             replica_sets: Vec::new(),
+            jobs: Vec::new(),
         }
     }
 
@@ -375,6 +395,22 @@ impl ClusterMetrics {
         self
     }
 
+    /// A Job `name` created by CronJob `cron_job`, as kube-state-metrics'
+    /// `kube_job_owner` reports it; pods point at it with `Pod::owner("Job", name)`.
+    pub fn job(
+        mut self,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        cron_job: impl Into<String>,
+    ) -> Self {
+        self.jobs.push(Job {
+            namespace: namespace.into(),
+            name: name.into(),
+            cron_job: cron_job.into(),
+        });
+        self
+    }
+
     /// Time of the first sample (Unix seconds).
     pub fn start(&self) -> i64 {
         self.start
@@ -406,12 +442,28 @@ impl ClusterMetrics {
     /// of the same series. A family's samples are contiguous, as the format requires.
     pub fn to_openmetrics(&self) -> String {
         let times: Vec<i64> = self.timestamps().collect();
-        let mut out = String::new();
-        for family in self.families() {
-            family.render(&times, &mut out);
-        }
-        out.push_str("# EOF\n");
-        out
+        render_document(&self.families(), &times, i64::MIN..i64::MAX)
+    }
+
+    /// The samples of [`Self::to_openmetrics`] cut into documents for
+    /// consecutive time slices of `span`, aligned to multiples of `span` since
+    /// the Unix epoch, for data too large for one string or file. promtool aligns
+    /// its blocks the same way, so with `span` a multiple of its block duration
+    /// the parts' blocks do not overlap. Values are computed once, up front
+    /// (8 bytes per sample); each part is rendered when the iterator reaches it.
+    pub fn to_openmetrics_parts(
+        &self,
+        span: Duration,
+    ) -> impl ExactSizeIterator<Item = String> + use<> {
+        let span = (span.as_secs() as i64).max(1);
+        let times: Vec<i64> = self.timestamps().collect();
+        let families = self.families();
+        let slices: Vec<Range<i64>> = (self.start.div_euclid(span)..=self.end().div_euclid(span))
+            .map(|k| k * span..(k + 1) * span)
+            .collect();
+        slices
+            .into_iter()
+            .map(move |slice| render_document(&families, &times, slice))
     }
 
     fn timestamps(&self) -> impl Iterator<Item = i64> + use<> {
@@ -520,7 +572,7 @@ impl ClusterMetrics {
     fn kube_state_metrics(&self) -> Vec<Family> {
         let mut families = self.kube_nodes();
         families.extend(self.kube_pods());
-        families.push(self.kube_replica_sets());
+        families.extend(self.kube_owners());
         families
     }
 
@@ -566,26 +618,49 @@ impl ClusterMetrics {
         vec![allocatable, capacity, node_labels]
     }
 
-    /// `kube_replicaset_owner`: every ReplicaSet here is owned by a Deployment.
-    fn kube_replica_sets(&self) -> Family {
-        let mut owner = Family::gauge("kube_replicaset_owner");
-        for rs in &self.replica_sets {
-            let own = [
-                ("namespace", rs.namespace.as_str()),
-                ("replicaset", &rs.name),
-                ("owner_kind", "Deployment"),
-                ("owner_name", &rs.deployment),
-                ("owner_is_controller", "true"),
-            ];
-            owner.push(ksm(&own), self.gauge(|_| 1.0));
-        }
-        owner
+    /// `kube_replicaset_owner` (every ReplicaSet here is owned by a Deployment)
+    /// and `kube_job_owner` (every Job here by a CronJob).
+    fn kube_owners(&self) -> Vec<Family> {
+        let owners = |family, object, kind, objects: Vec<[&str; 3]>| {
+            let mut owner = Family::gauge(family);
+            for [namespace, name, owner_name] in objects {
+                let own = [
+                    ("namespace", namespace),
+                    (object, name),
+                    ("owner_kind", kind),
+                    ("owner_name", owner_name),
+                    ("owner_is_controller", "true"),
+                ];
+                owner.push(ksm(&own), self.gauge(|_| 1.0));
+            }
+            owner
+        };
+        let replica_sets = self.replica_sets.iter();
+        let jobs = self.jobs.iter();
+        vec![
+            owners(
+                "kube_replicaset_owner",
+                "replicaset",
+                "Deployment",
+                replica_sets
+                    .map(|r| [r.namespace.as_str(), &r.name, &r.deployment])
+                    .collect(),
+            ),
+            owners(
+                "kube_job_owner",
+                "job_name",
+                "CronJob",
+                jobs.map(|j| [j.namespace.as_str(), &j.name, &j.cron_job])
+                    .collect(),
+            ),
+        ]
     }
 
     /// `kube_pod_owner`, `kube_pod_container_status_running`, and CPU and memory
-    /// requests of containers that have them, while the pod runs.
+    /// requests and limits of containers that have them, while the pod runs.
     fn kube_pods(&self) -> Vec<Family> {
         let mut requests = Family::gauge("kube_pod_container_resource_requests");
+        let mut limits = Family::gauge("kube_pod_container_resource_limits");
         let mut owner = Family::gauge("kube_pod_owner");
         let mut running = Family::gauge("kube_pod_container_status_running");
         for pod in &self.pods {
@@ -613,26 +688,28 @@ impl ClusterMetrics {
                     ksm(&[&pod_labels[..], &[("container", c.name.as_str())]].concat()),
                     self.pod_gauge(pod, |_| 1.0),
                 );
-                let Some((cores, bytes)) = c.requests else {
-                    continue;
-                };
-                for (resource, unit, value) in
-                    [("cpu", "core", cores), ("memory", "byte", bytes as f64)]
-                {
-                    let own = [
-                        ("container", c.name.as_str()),
-                        ("node", &pod.node),
-                        ("resource", resource),
-                        ("unit", unit),
-                    ];
-                    requests.push(
-                        ksm(&[&pod_labels[..], &own].concat()),
-                        self.pod_gauge(pod, |_| value),
-                    );
+                for (family, amounts) in [(&mut requests, c.requests), (&mut limits, c.limits)] {
+                    let Some((cores, bytes)) = amounts else {
+                        continue;
+                    };
+                    for (resource, unit, value) in
+                        [("cpu", "core", cores), ("memory", "byte", bytes as f64)]
+                    {
+                        let own = [
+                            ("container", c.name.as_str()),
+                            ("node", &pod.node),
+                            ("resource", resource),
+                            ("unit", unit),
+                        ];
+                        family.push(
+                            ksm(&[&pod_labels[..], &own].concat()),
+                            self.pod_gauge(pod, |_| value),
+                        );
+                    }
                 }
             }
         }
-        vec![requests, owner, running]
+        vec![requests, limits, owner, running]
     }
 
     fn gauge(&self, value: impl Fn(i64) -> f64) -> Vec<f64> {
@@ -800,19 +877,37 @@ impl Family {
         self.series.push((labels, values));
     }
 
-    fn render(&self, times: &[i64], out: &mut String) {
+    /// The samples at `times[slice]`; `values` are indexed like `times`.
+    fn render(&self, times: &[i64], slice: Range<usize>, out: &mut String) {
         if self.series.is_empty() {
             return;
         }
         // Writing to a String cannot fail.
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (labels, values) in &self.series {
+            let values = &values[slice.clone()];
             // NaN marks "no sample": the series did not exist then.
-            for (t, v) in times.iter().zip(values).filter(|(_, v)| !v.is_nan()) {
+            for (t, v) in times[slice.clone()]
+                .iter()
+                .zip(values)
+                .filter(|(_, v)| !v.is_nan())
+            {
                 let _ = writeln!(out, "{}{{{}}} {v} {t}", self.sample_name, labels.0);
             }
         }
     }
+}
+
+/// One OpenMetrics document with the samples of `families` at `times` within `window`.
+fn render_document(families: &[Family], times: &[i64], window: Range<i64>) -> String {
+    let slice =
+        times.partition_point(|t| *t < window.start)..times.partition_point(|t| *t < window.end);
+    let mut out = String::new();
+    for family in families {
+        family.render(times, slice.clone(), &mut out);
+    }
+    out.push_str("# EOF\n");
+    out
 }
 
 /// The current time in whole Unix seconds.
@@ -942,6 +1037,75 @@ mod tests {
         assert_eq!(
             cluster.sample_count(),
             text.lines().filter(|l| !l.starts_with('#')).count()
+        );
+    }
+
+    #[test]
+    fn parts_hold_the_same_samples_cut_at_aligned_times() {
+        let cluster = ClusterMetrics::new()
+            .range(100, 1000)
+            .step(Duration::from_secs(60))
+            .node(Node::new("node-a", "10.0.0.1:9100").cpus(1))
+            .pod(
+                Pod::new("shop", "web-0", "node-a")
+                    .running(400..700)
+                    .container(Container::new("web")),
+            );
+        let samples = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        let parts: Vec<String> = cluster
+            .to_openmetrics_parts(Duration::from_secs(300))
+            .collect();
+        assert_eq!(parts.len(), 4, "0..300, 300..600, 600..900, 900..1200");
+        let mut joined = Vec::new();
+        for (k, part) in parts.iter().enumerate() {
+            assert!(part.ends_with("# EOF\n"), "{part}");
+            for line in samples(part) {
+                let t: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+                assert!(
+                    (k as i64 * 300..(k as i64 + 1) * 300).contains(&t),
+                    "{line}"
+                );
+                joined.push(line);
+            }
+        }
+        let mut whole = samples(&cluster.to_openmetrics());
+        whole.sort();
+        joined.sort();
+        assert_eq!(joined, whole);
+    }
+
+    #[test]
+    fn cron_job_owners_and_limits_use_kube_state_metrics_labels() {
+        let text = ClusterMetrics::new()
+            .range(0, 0)
+            .job("batch", "report-28000", "report")
+            .pod(
+                Pod::new("batch", "report-28000-x7k2p", "node-a")
+                    .owner("Job", "report-28000")
+                    .container(Container::new("report").limits(1.0, 1 << 30)),
+            )
+            .to_openmetrics();
+        assert!(text.contains(
+            r#"kube_job_owner{namespace="batch",job_name="report-28000",owner_kind="CronJob",owner_name="report",owner_is_controller="true",container="kube-state-metrics""#
+        ));
+        let limit = text.lines().find(|l| {
+            l.starts_with("kube_pod_container_resource_limits{")
+                && l.contains("resource=\"memory\"")
+        });
+        let limit = limit.unwrap_or_default();
+        assert!(
+            limit.contains(r#"container="report",node="node-a",resource="memory",unit="byte""#),
+            "{limit}"
+        );
+        assert!(limit.ends_with(" 1073741824 0"), "{limit}");
+        assert!(
+            !text.contains("kube_pod_container_resource_requests"),
+            "no requests set"
         );
     }
 

@@ -70,19 +70,39 @@ impl Prometheus {
     /// starts Prometheus on it with no scrape targets. `Ok(None)`: Prometheus
     /// is not installed and [`REQUIRE_ENV`] is not `1`.
     pub async fn start(openmetrics: &str) -> Result<Option<Self>> {
-        Self::start_inner(openmetrics, None).await
+        Self::start_inner([openmetrics], None, None).await
+    }
+
+    /// Like [`Self::start`] for data too large for one string: backfills each
+    /// part in turn into the same TSDB (writing it to a file, running promtool,
+    /// deleting the file), so disk and memory hold one part at a time. Parts
+    /// are pulled lazily, so the iterator can render each one and report
+    /// progress. `max_block` is promtool's `--max-block-duration`: with parts
+    /// from [`crate::metrics::ClusterMetrics::to_openmetrics_parts`] cut at the
+    /// same span (2 h times a power of 3), each part is one block, parsed once,
+    /// and no blocks overlap (overlaps would also load, as noted above).
+    pub async fn start_from_parts(
+        parts: impl IntoIterator<Item = String>,
+        max_block: Duration,
+    ) -> Result<Option<Self>> {
+        Self::start_inner(parts, Some(max_block), None).await
     }
 
     /// Like [`Self::start`], and also scrapes `http://{target}/metrics` every
     /// second as job `test-exporter`. The first scrape lands about 5 s after
     /// start: Prometheus hands new targets to its scrapers every 5 s.
     pub async fn start_with_scrape(openmetrics: &str, target: SocketAddr) -> Result<Option<Self>> {
-        Self::start_inner(openmetrics, Some(target)).await
+        Self::start_inner([openmetrics], None, Some(target)).await
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`; the same across restarts.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's process ID while it runs, e.g. to watch its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server and waits for it to exit; the TSDB is kept for
@@ -117,7 +137,11 @@ impl Prometheus {
         }
     }
 
-    async fn start_inner(openmetrics: &str, scrape: Option<SocketAddr>) -> Result<Option<Self>> {
+    async fn start_inner(
+        parts: impl IntoIterator<Item = impl AsRef<str>>,
+        max_block: Option<Duration>,
+        scrape: Option<SocketAddr>,
+    ) -> Result<Option<Self>> {
         let Some(binaries) = Binaries::locate()? else {
             return Ok(None);
         };
@@ -125,7 +149,9 @@ impl Prometheus {
             .prefix("tidal-prometheus-")
             .tempdir()
             .context("creating a temporary directory for Prometheus")?;
-        backfill(&binaries.promtool, dir.path(), openmetrics).await?;
+        for part in parts {
+            backfill(&binaries.promtool, dir.path(), part.as_ref(), max_block).await?;
+        }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml(scrape))
             .with_context(|| format!("writing {}", config.display()))?;
@@ -323,18 +349,29 @@ fn skip_or_fail(required: bool, problem: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes `openmetrics` next to the TSDB and turns it into blocks.
-async fn backfill(promtool: &Path, dir: &Path, openmetrics: &str) -> Result<()> {
+/// Writes `openmetrics` next to the TSDB, turns it into blocks and deletes it.
+async fn backfill(
+    promtool: &Path,
+    dir: &Path,
+    openmetrics: &str,
+    max_block: Option<Duration>,
+) -> Result<()> {
     let input = dir.join("metrics.om");
     std::fs::write(&input, openmetrics).with_context(|| format!("writing {}", input.display()))?;
-    let output = tokio::process::Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+    let mut command = tokio::process::Command::new(promtool);
+    command.args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"]);
+    if let Some(block) = max_block {
+        command.arg(format!("--max-block-duration={}s", block.as_secs()));
+    }
+    let output = command
         .arg(&input)
         .arg(dir.join("data"))
         .stdin(Stdio::null())
         .output()
         .await
         .with_context(|| format!("running {}", promtool.display()))?;
+    // Only disk space is at stake; the directory goes when the test ends anyway.
+    let _ = std::fs::remove_file(&input);
     ensure!(
         output.status.success(),
         "promtool tsdb create-blocks-from openmetrics {} failed ({}):\n{}{}",

@@ -310,9 +310,22 @@ impl Store {
         if owners.pods.is_empty() && !containers.is_empty() {
             warnings.push("kube_pod_owner has no series: every pod is its own workload; scrape kube-state-metrics".to_string());
         }
-        let rs_owned = owners.pods.values().any(|(kind, _)| kind == "ReplicaSet");
-        if rs_owned && owners.replica_sets.is_empty() {
-            warnings.push("kube_replicaset_owner has no series: Deployments show as their ReplicaSets; scrape kube-state-metrics".to_string());
+        // Pods owned through an intermediate object whose owners kube-state-metrics did not send.
+        for (kind, parents, text) in [
+            (
+                "ReplicaSet",
+                &owners.replica_sets,
+                "kube_replicaset_owner has no series: Deployments show as their ReplicaSets; scrape kube-state-metrics",
+            ),
+            (
+                "Job",
+                &owners.jobs,
+                "kube_job_owner has no series: CronJob runs show as separate Jobs; scrape kube-state-metrics",
+            ),
+        ] {
+            if parents.is_empty() && owners.pods.values().any(|(k, _)| k == kind) {
+                warnings.push(text.to_string());
+            }
         }
         warnings.extend(coverage(self.tl, &nodes, &containers));
         Dataset {

@@ -133,12 +133,24 @@ fn phase_profile(
         .map(|j| {
             column.clear();
             column.extend((0..cycles).map(|k| values[start + j - k * period]));
-            column.sort_unstable_by(f64::total_cmp);
-            let cut = trim(column.len()).min(column.len().saturating_sub(1) / 2);
-            let kept = &column[cut..column.len() - cut];
-            kept.iter().sum::<f64>() / kept.len() as f64
+            let cut = trim(column.len());
+            trimmed_mean(&mut column, cut)
         })
         .collect()
+}
+
+/// Mean of `values` without its `cut` lowest and `cut` highest (at least one value is kept);
+/// sorts `values`. NaN for an empty slice.
+fn trimmed_mean(values: &mut [f64], cut: usize) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    let cut = cut.min(values.len().saturating_sub(1) / 2);
+    let kept = &values[cut..values.len() - cut];
+    kept.iter().sum::<f64>() / kept.len() as f64
+}
+
+/// How many values an interquartile mean drops at each end: about a quarter.
+fn quartile_cut(len: usize) -> usize {
+    (len + 1) / 4
 }
 
 /// Mean absolute scaled error: the forecast's mean absolute error divided by that of the in-sample

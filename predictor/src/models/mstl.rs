@@ -1,7 +1,10 @@
 //! Multi-seasonal decomposition (after MSTL, Bandara et al. 2021, with robust phase means instead
 //! of LOESS): the recent level plus one profile per cycle (daily, weekly, …).
 
-use super::{Forecaster, ModelError, check_step, filled_history, period_steps, phase_profile};
+use super::{
+    Forecaster, ModelError, check_step, filled_history, period_steps, phase_profile, quartile_cut,
+    trimmed_mean,
+};
 
 /// Passes of the backfitting loop: each profile is re-estimated on what the others leave; the
 /// second pass corrects the first's leakage (a weekday offset seen as daily shape), more barely move.
@@ -15,9 +18,9 @@ const SMOOTH_FRACTION: usize = 96;
 /// interquartile means phase by phase, shortest period first, each on what the others leave.
 ///
 /// A cycle needs two repetitions in the history to be estimated; shorter-lived ones are skipped.
-/// The level is the mean of what the profiles leave over the last half of the shortest period: on
-/// the Crane series a whole period reacted too slowly to shifts and a quarter chased noise (see
-/// `MODELS.md`).
+/// The level is the interquartile mean of what the profiles leave over the last half of the
+/// shortest period: on the Crane series a whole period reacted too slowly to shifts, a quarter
+/// chased noise, and a plain mean followed CPU spikes (see `MODELS.md`).
 #[derive(Debug, Clone)]
 pub struct MultiSeasonal {
     periods_secs: Vec<i64>,
@@ -33,7 +36,8 @@ struct Fitted {
 }
 
 impl MultiSeasonal {
-    /// With the given periods in seconds (any order) and profiles over the last 7 cycles at most.
+    /// With the given periods in seconds (any order) and profiles over 7 cycles (see
+    /// [`MultiSeasonal::with_cycles`]).
     pub fn new(periods_secs: &[i64]) -> Self {
         Self::with_cycles(periods_secs, 7)
     }
@@ -56,9 +60,7 @@ impl MultiSeasonal {
             .map(|f| f.profiles.iter().map(Vec::len).collect())
             .unwrap_or_default()
     }
-}
 
-impl MultiSeasonal {
     /// Samples every profile is estimated over: `cycles` repetitions of the longest period that has
     /// them (of the shortest if none has). A shorter period nested in it (hourly spikes in a daily
     /// shape) then averages over as much history as the longer one, not just its last few cycles.
@@ -121,8 +123,9 @@ impl Forecaster for MultiSeasonal {
         }
         rest.copy_from_slice(&y);
         profiles.iter().for_each(|p| subtract_profile(&mut rest, p));
-        let window = (shortest / 2).max(1);
-        let level = rest[n - window..].iter().sum::<f64>() / window as f64;
+        let level_window = (shortest / 2).max(1);
+        let recent = &mut rest[n - level_window..];
+        let level = trimmed_mean(recent, quartile_cut(recent.len()));
         let profiles = profiles
             .into_iter()
             .map(|p| {
@@ -163,7 +166,7 @@ fn estimate_profile(rest: &[f64], p: usize, cycles: usize) -> Vec<f64> {
             c.iter().map(move |v| v - mean)
         })
         .collect();
-    let profile = phase_profile(&deviations, p, cycles, |k| (k + 1) / 4);
+    let profile = phase_profile(&deviations, p, cycles, quartile_cut);
     let mut smoothed = circular_mean(&profile, p / (2 * SMOOTH_FRACTION));
     let mean = smoothed.iter().sum::<f64>() / p as f64;
     smoothed.iter_mut().for_each(|v| *v -= mean);
