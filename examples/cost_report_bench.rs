@@ -4,8 +4,9 @@
 //! `cargo run --release --example cost_report_bench [-- NODES PODS DAYS]` (defaults 100 3000 7)
 //! needs `prometheus` and `promtool` (`apt-get install -y prometheus`), about 250 MB of disk
 //! per part under $TMPDIR plus the TSDB, 1 GB of memory, and minutes of backfill. It prints the backfill time,
-//! then the report's wall time, Prometheus queries (counted by Prometheus itself), peak RSS of
-//! the report and its row counts, and checks every backfilled sample is queryable.
+//! then the report's wall time, queries (counted by the fetch layer and by Prometheus), peak
+//! RSS of the report (run in a fresh process) and its row counts, and checks every backfilled
+//! sample is queryable.
 
 use std::time::{Duration, Instant};
 
@@ -32,13 +33,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1800);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let arg = |i: usize, default: usize| -> anyhow::Result<usize> {
-        std::env::args().nth(i).map_or(Ok(default), |a| {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == REPORT_ARG) {
+        return report(&args[1..]).await;
+    }
+    let count = |i: usize, default: usize| -> anyhow::Result<usize> {
+        args.get(i).map_or(Ok(default), |a| {
             a.parse()
-                .with_context(|| format!("argument {i} ({a}) is not a count"))
+                .with_context(|| format!("argument {} ({a}) is not a count", i + 1))
         })
     };
-    let (nodes, pods, days) = (arg(1, 100)?, arg(2, 3000)?, arg(3, 7)?);
+    let (nodes, pods, days) = (count(0, 100)?, count(1, 3000)?, count(2, 7)?);
     ensure!(
         nodes > 0 && pods >= 10 && days > 0,
         "usage: cost_report_bench [NODES PODS DAYS]"
@@ -49,9 +54,9 @@ async fn main() -> anyhow::Result<()> {
 
     let backfill = Instant::now();
     let parts = cluster.to_openmetrics_parts(PART);
-    let count = parts.len();
+    let parts_count = parts.len();
     eprintln!(
-        "{nodes} nodes, {pods} pods, {days} days at {}s: computed in {:.1?}; backfilling {count} parts",
+        "{nodes} nodes, {pods} pods, {days} days at {}s: computed in {:.1?}; backfilling {parts_count} parts",
         STEP.as_secs(),
         backfill.elapsed()
     );
@@ -59,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let parts = parts.enumerate().map(|(i, part)| {
         bytes += part.len();
         eprintln!(
-            "  part {}/{count}: {} MB, {:.0?} elapsed",
+            "  part {}/{parts_count}: {} MB, {:.0?} elapsed",
             i + 1,
             part.len() >> 20,
             backfill.elapsed()
@@ -71,21 +76,55 @@ async fn main() -> anyhow::Result<()> {
     };
     let backfill_time = backfill.elapsed();
     eprintln!(
-        "backfilled {} GB of OpenMetrics in {backfill_time:.0?}",
+        "backfilled {:.1} GB of OpenMetrics in {backfill_time:.0?}",
         bytes as f64 / 1e9
     );
     wait_for_compaction(&prom).await?;
 
+    // The report runs in a fresh process, so its peak RSS is its own.
+    let http = reqwest::Client::new();
+    let before = served(&http, &prom.url()).await?;
+    let status = tokio::process::Command::new(std::env::current_exe()?)
+        .arg(REPORT_ARG)
+        .args([
+            prom.url(),
+            end.to_string(),
+            nodes.to_string(),
+            pods.to_string(),
+        ])
+        .status()
+        .await?;
+    ensure!(status.success(), "the report failed: {status}");
+    let after = served(&http, &prom.url()).await?;
+    println!(
+        "Prometheus served {} query_range + {} query requests, {:.2} s handling them",
+        after.range - before.range,
+        after.instant - before.instant,
+        after.seconds - before.seconds
+    );
+    println!(
+        "backfill: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
+        bytes as f64 / 1e9
+    );
+    verify_all_samples(&http, &prom.url(), &cluster, days).await
+}
+
+const REPORT_ARG: &str = "--report";
+
+/// The child process: `--report URL END NODES PODS`. Fetches, builds and renders a 7-day
+/// report ending at END with the default config, printing times, peak RSS and rows.
+async fn report(args: &[String]) -> anyhow::Result<()> {
+    let [url, end, nodes, pods] = args else {
+        bail!("usage: cost_report_bench {REPORT_ARG} URL END NODES PODS");
+    };
+    let end: f64 = end.parse()?;
     let config = CostConfig::default();
     let client = PrometheusClient::new(&PrometheusConfig {
-        url: prom.url(),
+        url: url.clone(),
         ..PrometheusConfig::default()
     })?;
-    let http = reqwest::Client::new();
-    let before = http_requests(&http, &prom.url()).await?;
-    let rss_before = reset_peak_rss();
     let started = Instant::now();
-    let tl = fetch::timeline(sample_time(end as f64), &config);
+    let tl = fetch::timeline(sample_time(end), &config);
     let progress = fetch::progress_bar();
     let data = fetch::fetch(&client, &config, tl, &progress).await?;
     progress.finish_and_clear();
@@ -97,25 +136,17 @@ async fn main() -> anyhow::Result<()> {
         rendered.push((format, render::render(&report, format, config.top)?.len()));
     }
     let total = started.elapsed();
-    let peak = peak_rss_kib();
-    let after = http_requests(&http, &prom.url()).await?;
 
     let a = &report.allocation;
     println!(
-        "report: {total:.2?} wall (fetch {fetched:.2?}, compute {:.2?}, render 4 formats {:.2?})",
+        "report: {total:.2?} wall (fetch {fetched:.2?}, compute {:.2?}, render 4 formats {:.2?}), {} queries",
         built - fetched,
-        total - built
+        total - built,
+        report.queries
     );
     println!(
-        "queries: {} counted by the fetch layer; Prometheus served {} query_range + {} query",
-        report.queries,
-        after.0 - before.0,
-        after.1 - before.1
-    );
-    println!(
-        "peak RSS of the report: {} MiB (RSS before it: {} MiB)",
-        peak.unwrap_or(0) >> 10,
-        rss_before.unwrap_or(0) >> 10
+        "peak RSS of the report process: {} MiB",
+        peak_rss_kib().unwrap_or(0) >> 10
     );
     println!(
         "rows: {} containers, {} workloads, {} namespaces, {} nodes, {} right-sizing, {} pre-scaling, {} warnings",
@@ -133,13 +164,15 @@ async fn main() -> anyhow::Result<()> {
     for w in &report.warnings {
         println!("  warning: {w}");
     }
-    println!("backfill: {backfill_time:.0?} for {count} parts, {days} days ({start}..={end})");
     ensure!(
-        a.nodes.len() == nodes,
-        "expected {nodes} nodes in the report"
+        a.nodes.len().to_string() == *nodes,
+        "expected {nodes} nodes"
     );
-    ensure!(a.containers.len() == pods, "expected {pods} containers");
-    verify_all_samples(&http, &prom.url(), &cluster, days).await
+    ensure!(
+        a.containers.len().to_string() == *pods,
+        "expected {pods} containers"
+    );
+    Ok(())
 }
 
 /// Nodes of 8 CPUs / 32 GiB, one in four spot. Pods (one container each): two DaemonSets,
@@ -279,38 +312,45 @@ fn cpu_seconds(prom: &Prometheus) -> anyhow::Result<f64> {
     Ok((user + system) / 100.0)
 }
 
-/// Prometheus's own count of `/api/v1/query_range` and `/api/v1/query` requests.
-async fn http_requests(http: &reqwest::Client, url: &str) -> anyhow::Result<(u64, u64)> {
+/// Prometheus's own counts of query requests and the seconds it spent handling them.
+struct Served {
+    range: u64,
+    instant: u64,
+    seconds: f64,
+}
+
+async fn served(http: &reqwest::Client, url: &str) -> anyhow::Result<Served> {
     let text = http
         .get(format!("{url}/metrics"))
         .send()
         .await?
         .text()
         .await?;
-    let count = |handler: &str| -> u64 {
-        let label = format!("handler=\"{handler}\"");
+    let sum = |metric: &str, handlers: &[&str]| -> f64 {
         text.lines()
-            .filter(|l| l.starts_with("prometheus_http_requests_total{") && l.contains(&label))
+            .filter(|l| {
+                l.starts_with(metric)
+                    && handlers
+                        .iter()
+                        .any(|h| l.contains(&format!("handler=\"{h}\"")))
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
+            .sum()
     };
-    Ok((count("/api/v1/query_range"), count("/api/v1/query")))
-}
-
-/// Resets the process's peak RSS to its current RSS (Linux `clear_refs`), so the peak
-/// measured afterwards is the report's, not the data generation's; returns the current RSS.
-fn reset_peak_rss() -> Option<u64> {
-    std::fs::write("/proc/self/clear_refs", "5").ok()?;
-    status_kib("VmRSS:")
+    let (range, instant) = ("/api/v1/query_range", "/api/v1/query");
+    Ok(Served {
+        range: sum("prometheus_http_requests_total{", &[range]) as u64,
+        instant: sum("prometheus_http_requests_total{", &[instant]) as u64,
+        seconds: sum(
+            "prometheus_http_request_duration_seconds_sum{",
+            &[range, instant],
+        ),
+    })
 }
 
 fn peak_rss_kib() -> Option<u64> {
-    status_kib("VmHWM:")
-}
-
-fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

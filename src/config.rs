@@ -16,6 +16,7 @@ pub struct Config {
     pub load: LoadConfig,
     pub extender: ExtenderConfig,
     pub descheduler: DeschedulerConfig,
+    pub predictor: tidal_predictor::config::PredictorConfig,
     pub cost: tidal_predictor::cost::CostConfig,
 }
 

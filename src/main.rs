@@ -2,6 +2,7 @@
 
 mod config;
 mod cost_report;
+mod predict;
 
 use std::path::PathBuf;
 
@@ -76,6 +77,12 @@ enum Command {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// Forecast demand (from Prometheus or CSV files) with calibrated bands, plan replicas
+    /// and nodes ahead of predicted peaks, and with --apply hold HPA floors.
+    ///
+    /// Exit codes: 0 every target was forecast; 2 some could not be (the output says why);
+    /// 1 nothing could be done.
+    Predict(predict::PredictArgs),
     /// FinOps cost report from Prometheus: cost per namespace, workload and node (OpenCost's
     /// max(request, usage) × price), idle cost, right-sizing and pre-scaling savings.
     CostReport(cost_report::CostReportArgs),
@@ -109,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config.prometheus.url = url;
     }
     match cli.command {
+        Command::Predict(args) => predict::run(args, &config.prometheus, config.predictor).await,
         Command::CostReport(args) => {
             cost_report::run(args, &config.prometheus, config.cost).await?;
             Ok(ExitCode::SUCCESS)

@@ -171,10 +171,16 @@ fn draw_axes(out: &mut String, frame: &Frame, unit: &str) {
             break;
         }
         let x = frame.x(t as i64);
+        // A label centred on the right edge would be cut off: anchor it at its end there.
+        let anchor = if x > WIDTH - MARGIN_RIGHT - 30.0 {
+            "end"
+        } else {
+            "middle"
+        };
         let _ = writeln!(
             out,
             "<line x1=\"{x:.1}\" y1=\"{MARGIN_TOP}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\" stroke=\"#f0f0f0\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
             bottom + 16.0,
             time_label(t as i64)
         );

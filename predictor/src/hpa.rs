@@ -104,6 +104,30 @@ pub enum Decision {
     Restore { user_floor: i32 },
 }
 
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let until = |t: i64| crate::plan::rfc3339(t).unwrap_or_else(|| t.to_string());
+        match self {
+            Self::Nothing => f.write_str("nothing"),
+            Self::Raise(fl) => write!(
+                f,
+                "raise minReplicas {} -> {} until {}",
+                fl.user_floor,
+                fl.min_replicas,
+                until(fl.until)
+            ),
+            Self::Hold(fl) => write!(
+                f,
+                "hold minReplicas {} (user's {}) until {}",
+                fl.min_replicas,
+                fl.user_floor,
+                until(fl.until)
+            ),
+            Self::Restore { user_floor } => write!(f, "restore minReplicas {user_floor}"),
+        }
+    }
+}
+
 /// Decides the floor for `hpa` at `now` (Unix seconds) from the plan's replicas over the run
 /// `[now, now + interval)`; with no plan covering that (none given, or a stale one), a held floor
 /// stays until its `floor-until` and is then restored.

@@ -5,6 +5,7 @@
 
 pub mod chart;
 pub mod clean;
+pub mod config;
 pub mod cost;
 pub mod csv;
 pub mod forecast;
@@ -14,4 +15,5 @@ pub mod models;
 pub mod period;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod series;

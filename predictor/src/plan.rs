@@ -34,7 +34,7 @@ fn default_utilization() -> f64 {
 }
 
 /// How a workload's forecast becomes HPA replica floors.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
     /// Demand one replica should carry, in the forecast's unit (e.g. 0.5 CPU cores).
@@ -50,6 +50,17 @@ pub struct PlanConfig {
 }
 
 impl PlanConfig {
+    /// With the default lead and hold.
+    pub fn new(target_per_replica: f64, min_replicas: u32, max_replicas: u32) -> Self {
+        Self {
+            target_per_replica,
+            min_replicas,
+            max_replicas,
+            lead: default_lead(),
+            hold: default_hold(),
+        }
+    }
+
     /// Checks what [`plan`] relies on; the error names the field to fix.
     pub fn validate(&self) -> Result<(), PlanError> {
         if self.min_replicas == 0 {
@@ -72,7 +83,7 @@ impl PlanConfig {
 }
 
 /// How a node pool's forecast (summed demand of its pods) becomes node counts.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodePlanConfig {
     /// Allocatable of one node, in the forecast's unit (cores or bytes).

@@ -46,14 +46,14 @@ pub use target::{
 ///     name: ingress-rps
 ///     query: sum by (ingress) (rate(nginx_ingress_controller_requests[5m]))
 /// fetch:
-///   max-points-per-query: 11000
+///   max_points_per_query: 11000
 ///   attempts: 3
-///   initial-backoff: 1s
+///   initial_backoff: 1s
 ///   concurrency: 4
-///   rate-window: 5m           # default: the step, at least 5m
+///   rate_window: 5m           # default: the step, at least 5m
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields)]
 pub struct HistoryConfig {
     pub targets: Vec<Target>,
     pub fetch: FetchOptions,
@@ -90,7 +90,7 @@ impl Default for HistoryConfig {
 
 /// How to fetch: chunk size, retries, concurrency.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields)]
 pub struct FetchOptions {
     /// Most evaluation times per range query; Prometheus refuses more than 11,000.
     pub max_points_per_query: usize,
@@ -173,7 +173,7 @@ pub async fn fetch_history(
     let grid = grid(start, end, step)?;
     if options.attempts == 0 || options.concurrency == 0 || options.max_points_per_query == 0 {
         return Err(HistoryError::Invalid(
-            "attempts, concurrency and max-points-per-query must be at least 1".to_string(),
+            "attempts, concurrency and max_points_per_query must be at least 1".to_string(),
         ));
     }
     let chunks = grid.chunks(options.max_points_per_query);
@@ -344,7 +344,7 @@ mod tests {
         assert_eq!(config, HistoryConfig::default());
         assert_eq!(config.targets.len(), 4);
         let fetch: FetchOptions =
-            serde_json::from_str(r#"{"initial-backoff": "250ms", "rate-window": "10m"}"#).unwrap();
+            serde_json::from_str(r#"{"initial_backoff": "250ms", "rate_window": "10m"}"#).unwrap();
         assert_eq!(fetch.initial_backoff, Duration::from_millis(250));
         assert_eq!(fetch.rate_window, Some(Duration::from_secs(600)));
         assert_eq!(fetch.max_points_per_query, PROMETHEUS_MAX_POINTS);

@@ -23,7 +23,7 @@ pub enum Target {
 /// Usage or running pods per workload: Deployments (through their ReplicaSets),
 /// StatefulSets and DaemonSets. One series per (namespace, kind, workload).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct WorkloadTarget {
     /// Replaces `workload` at the start of the series ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,7 +39,7 @@ pub struct WorkloadTarget {
 
 /// Pod usage summed per node pool, pools being the values of a node label.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct NodePoolTarget {
     /// Replaces `node-pool` at the start of the series ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +52,7 @@ pub struct NodePoolTarget {
 
 /// Pod usage summed over the whole cluster.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct ClusterTarget {
     /// Replaces `cluster` at the start of the series id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,7 +62,7 @@ pub struct ClusterTarget {
 
 /// Raw PromQL; every returned series becomes one history series named by its labels.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct QueryTarget {
     /// Replaces `query` at the start of the series ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +95,16 @@ pub enum Unit {
     Cores,
     Bytes,
     Replicas,
+}
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cores => "cores",
+            Self::Bytes => "bytes",
+            Self::Replicas => "replicas",
+        })
+    }
 }
 
 /// The label every managed node pool setup has: one pool per instance type.
