@@ -210,14 +210,24 @@ fn confirm(acf: &[f64], n: usize, j: usize, step_secs: i64) -> Option<(usize, f6
         .filter_map(|k| Some((k, *acf.get(k)?)))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     let r = (lag / 4).max(1);
-    let neighbourhood = acf.get(lag.saturating_sub(r).max(1)..(lag + r + 1).min(n))?;
+    let from = lag.saturating_sub(r).max(1);
+    let neighbourhood = acf.get(from..(lag + r + 1).min(n))?;
+    // The hill's top: it may lie a step or two past `hi`, where the search above could not look
+    // (a weekly cycle in exactly two weeks of history tops out just past half the series), so a
+    // top within 2 % of `lag` is this hill's.
+    let top = from
+        + neighbourhood
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
     // A hill, not a bump on the slow decay of a smooth series: the ACF must have dipped since lag 0.
     let dip = acf
         .get(1..lag)?
         .iter()
         .copied()
         .fold(f64::INFINITY, f64::min);
-    let is_peak = neighbourhood.iter().all(|&a| a <= strength) && strength - dip >= MIN_PROMINENCE;
+    let is_peak = top.abs_diff(lag) <= (lag / 50).max(1) && strength - dip >= MIN_PROMINENCE;
     if !is_peak {
         return None;
     }

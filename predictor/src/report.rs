@@ -100,16 +100,7 @@ fn row(r: &TargetReport) -> [String; 9] {
         }
         None => (dash(), dash(), dash()),
     };
-    let plan = r.plan.as_ref().map_or_else(dash, |p| {
-        let now = p.slots.first().map_or(0, |s| s.start);
-        match (p.replicas_at(now), p.next_peak(now)) {
-            (Some(first), Some((t, peak))) if peak > first => {
-                format!("{first}→{peak} {} at {}", p.unit, short_time(t))
-            }
-            (Some(first), _) => format!("{first} {}", p.unit),
-            _ => dash(),
-        }
-    });
+    let plan = r.plan.as_ref().map_or_else(dash, plan_summary);
     let mut notes = r.problems.clone();
     if let Some(c) = r
         .cleaning
@@ -131,6 +122,25 @@ fn row(r: &TargetReport) -> [String; 9] {
         plan,
         notes.join("; "),
     ]
+}
+
+/// `3 now (2–12), ↑12 at 11-24 08:50`: the count now, the plan's range, and the next raise.
+fn plan_summary(p: &Plan) -> String {
+    let (Some(first), Some(lo), Some(hi)) = (
+        p.slots.first(),
+        p.slots.iter().map(|s| s.replicas).min(),
+        p.slots.iter().map(|s| s.replicas).max(),
+    ) else {
+        return "-".to_owned();
+    };
+    let mut text = format!("{} {} now ({lo}–{hi})", first.replicas, p.unit);
+    if let Some(raise) = p.slots.iter().find(|s| s.replicas > first.replicas) {
+        let _ = write!(text, ", ↑{} at {}", raise.replicas, short_time(raise.start));
+    }
+    if p.slots.iter().any(|s| s.capped) {
+        text.push_str(", capped at max");
+    }
+    text
 }
 
 /// `1d(0.83)`: the cycle and its autocorrelation.

@@ -1,12 +1,13 @@
 //! What pre-scaling saves: capacity held at the static peak for the whole window versus
-//! capacity that follows a per-slot plan. [`compare`] takes plain per-slot numbers, so any
-//! plan (the predictor's p90 forecast plan, or the in-sample stand-in [`seasonal_plan`]) fits.
+//! capacity that follows the predictor's p90 plan ([`forecast_plan`]). [`compare`] takes plain
+//! per-slot numbers, so any plan fits.
 
 use serde::Serialize;
 
 use super::Timeline;
 use super::allocate::Allocation;
-use super::rightsize::percentile;
+use crate::forecast::{ForecastOptions, forecast};
+use crate::series::Series;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Saving {
@@ -77,20 +78,36 @@ pub fn compare(
     }
 }
 
-/// Each slot's `q`-quantile over the same phase of every `period` slots, repeated over
-/// `slots.len()`: a seasonal plan fitted on the window itself.
-pub fn seasonal_plan(slots: &[f64], period: usize, q: f64) -> Vec<f64> {
-    let period = period.max(1);
-    let profile: Vec<f64> = (0..period.min(slots.len()))
-        .map(|phase| {
-            let mut same: Vec<f64> = slots.iter().skip(phase).step_by(period).copied().collect();
-            percentile(&mut same, q).unwrap_or(0.0)
-        })
-        .collect();
-    (0..slots.len())
-        .map(|i| profile[i % profile.len()])
-        .collect()
+/// The plan the predictor would have made, day by day: at each day boundary after the first two
+/// days, a day-ahead forecast from the slots before it only (out of sample, as a live run sees
+/// it), held at its p90. Days without two days of history before them are held at the window's
+/// peak, so no saving is claimed for them.
+pub fn forecast_plan(needed: &[f64], start: i64, slot_secs: i64) -> Vec<f64> {
+    let peak = needed.iter().copied().fold(0.0, f64::max);
+    let mut plan = vec![peak; needed.len()];
+    let day = usize::try_from(DAY / slot_secs.max(1))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let options = ForecastOptions {
+        step: slot_secs,
+        horizon: DAY,
+        ..ForecastOptions::default()
+    };
+    for origin in (2 * day..needed.len()).step_by(day) {
+        let Ok(history) = Series::new(start, slot_secs, needed[..origin].to_vec()) else {
+            break;
+        };
+        if let Ok(f) = forecast(&history, &options) {
+            let end = (origin + day).min(needed.len());
+            for (slot, p90) in plan[origin..end].iter_mut().zip(&f.p90) {
+                *slot = p90.max(0.0);
+            }
+        }
+    }
+    plan
 }
+
+const DAY: i64 = 86_400;
 
 /// The maximum of each run of `per_slot` steps: capacity must cover the slot's peak.
 pub fn slot_max(per_step: &[f64], per_slot: usize) -> Vec<f64> {
@@ -100,31 +117,23 @@ pub fn slot_max(per_step: &[f64], per_slot: usize) -> Vec<f64> {
         .collect()
 }
 
-const PLAN_QUANTILE: f64 = 0.9;
-
-/// The cluster and the `top` costliest workloads, each against its in-sample seasonal
-/// p90 plan (hour of day), until the predictor's out-of-sample plans are wired in.
+/// The cluster and the `top` costliest workloads, each against the predictor's day-ahead p90
+/// plan at hourly slots ([`forecast_plan`]).
 pub fn from_allocation(allocation: &Allocation, tl: Timeline, top: usize) -> Vec<Saving> {
     let per_slot = ((3600.0 / tl.step_secs).round() as usize).max(1);
     let slot_hours = per_slot as f64 * tl.step_hours();
-    let period = ((24.0 / slot_hours).round() as usize).max(1);
-    let slots = tl.steps.div_ceil(per_slot);
-    let source = if slots >= 2 * period {
+    let slot_secs = (slot_hours * 3600.0).round() as i64;
+    let days = tl.steps.div_ceil(per_slot) as f64 * slot_hours / 24.0;
+    let source = if days > 2.0 {
         format!(
-            "p90 of each hour of day over the window's {} days (in-sample)",
-            slots / period
+            "p90 day-ahead forecasts made each day from the days before (out of sample); \
+             the first 2 of {days:.0} days held at the peak"
         )
     } else {
-        "window shorter than two days: the plan is the demand itself (perfect foresight)"
-            .to_string()
+        "window of 2 days or less: too short to forecast, held at the peak".to_string()
     };
-    let plan = |needed: &[f64]| {
-        if slots >= 2 * period {
-            seasonal_plan(needed, period, PLAN_QUANTILE)
-        } else {
-            needed.to_vec()
-        }
-    };
+    let start = tl.start.round() as i64;
+    let plan = |needed: &[f64]| forecast_plan(needed, start, slot_secs);
     let mut out = Vec::new();
     let nodes = &allocation.nodes;
     let node_hours: f64 = nodes.iter().map(|n| n.hours).sum();
