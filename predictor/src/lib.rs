@@ -8,6 +8,7 @@ pub mod clean;
 pub mod config;
 pub mod cost;
 pub mod csv;
+mod fft_planner;
 pub mod forecast;
 pub mod history;
 pub mod hpa;

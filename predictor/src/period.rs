@@ -31,7 +31,9 @@
 //! thresholds the periodogram with a permutation test (100 extra FFTs); here the ACF test does the
 //! rejecting, at the cost of one FFT pair in total, which matters for 10,000-series runs.
 
-use rustfft::{FftPlanner, num_complex::Complex};
+use rustfft::num_complex::Complex;
+
+use crate::fft_planner::with_planner;
 
 /// A detected cycle.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -163,13 +165,13 @@ fn standardize(values: &[f64]) -> Option<Vec<f64>> {
 fn periodogram_and_acf(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let n = x.len();
     let m = 2 * n;
-    let mut planner = FftPlanner::new();
+    let (forward, inverse) = with_planner(|p| (p.plan_fft_forward(m), p.plan_fft_inverse(m)));
     let mut buf: Vec<Complex<f64>> = x
         .iter()
         .map(|&v| Complex::new(v, 0.0))
         .chain(std::iter::repeat_n(Complex::new(0.0, 0.0), n))
         .collect();
-    planner.plan_fft_forward(m).process(&mut buf);
+    forward.process(&mut buf);
     let power: Vec<f64> = buf
         .iter()
         .step_by(2)
@@ -178,7 +180,7 @@ fn periodogram_and_acf(x: &[f64]) -> (Vec<f64>, Vec<f64>) {
         .collect();
     buf.iter_mut()
         .for_each(|c| *c = Complex::new(c.norm_sqr(), 0.0));
-    planner.plan_fft_inverse(m).process(&mut buf);
+    inverse.process(&mut buf);
     let lag0 = buf.first().map_or(0.0, |c| c.re) / n as f64;
     let acf = buf
         .iter()

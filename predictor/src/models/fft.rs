@@ -1,6 +1,8 @@
 //! Crane's DSP estimator: a low-passed recent window, its last period repeated.
 
-use rustfft::{FftPlanner, num_complex::Complex};
+use rustfft::num_complex::Complex;
+
+use crate::fft_planner::with_planner;
 
 use super::{Forecaster, ModelError, prepare, repeat_shape};
 
@@ -54,8 +56,9 @@ impl Forecaster for FftPeriodic {
             .iter()
             .map(|&v| Complex::new(v, 0.0))
             .collect();
-        let mut planner = FftPlanner::new();
-        planner.plan_fft_forward(len).process(&mut buf);
+        let (forward, inverse) =
+            with_planner(|p| (p.plan_fft_forward(len), p.plan_fft_inverse(len)));
+        forward.process(&mut buf);
 
         // Rank bins 1..=len/2 by amplitude; keep the mean, the top k and their mirrored twins.
         let mut bins: Vec<usize> = (1..=len / 2).collect();
@@ -70,7 +73,7 @@ impl Forecaster for FftPeriodic {
             .zip(&keep)
             .filter(|(_, kept)| !**kept)
             .for_each(|(c, _)| *c = Complex::new(0.0, 0.0));
-        planner.plan_fft_inverse(len).process(&mut buf);
+        inverse.process(&mut buf);
         self.shape = buf[len - period..]
             .iter()
             .map(|c| c.re / len as f64)
