@@ -293,12 +293,16 @@ pub struct Forecast {
 impl Forecast {
     /// The time and p50 value of the highest p50 step, if any.
     pub fn peak(&self) -> Option<(i64, f64)> {
+        // The first of equal maxima: a plateau's peak comes when it starts.
         let (i, v) = self
             .p50
             .iter()
             .enumerate()
             .filter(|(_, v)| v.is_finite())
-            .max_by(|a, b| a.1.total_cmp(b.1))?;
+            .fold(None, |best: Option<(usize, &f64)>, (i, v)| match best {
+                Some((_, b)) if b >= v => best,
+                _ => Some((i, v)),
+            })?;
         Some((self.time_at(i), *v))
     }
 
@@ -661,6 +665,22 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), Some(5.0));
         assert_eq!(quantile(&v, 0.9), Some(4.6));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_plateau_peaks_when_it_starts() {
+        let f = Forecast {
+            start: 1000,
+            step: 60,
+            p50: vec![1.0, 3.0, 3.0, f64::NAN, 2.0],
+            p90: vec![0.0; 5],
+            p99: vec![0.0; 5],
+            periods: Vec::new(),
+            model: Model::new(ModelKind::Level, 60),
+            scores: Vec::new(),
+            residuals: 0,
+        };
+        assert_eq!(f.peak(), Some((1060, 3.0)));
     }
 
     #[test]
