@@ -133,7 +133,7 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
     let built = started.elapsed();
     let mut rendered = Vec::new();
     for format in [Format::Markdown, Format::Html, Format::Csv, Format::Json] {
-        rendered.push((format, render::render(&report, format, config.top)?.len()));
+        rendered.push((format, render::render(&report, format, config.top)?));
     }
     let total = started.elapsed();
 
@@ -158,8 +158,18 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
         report.prescale.len(),
         report.warnings.len()
     );
-    for (format, len) in rendered {
-        println!("  {format:?}: {} KB", len >> 10);
+    // The Markdown and HTML reports, to read what a reviewer would.
+    for (format, text) in &rendered {
+        println!("  {format:?}: {} KB", text.len() >> 10);
+        if let Some(ext) = match format {
+            Format::Markdown => Some("md"),
+            Format::Html => Some("html"),
+            _ => None,
+        } {
+            let path = std::env::temp_dir().join(format!("tidal-cost-report.{ext}"));
+            std::fs::write(&path, text)?;
+            println!("    written to {}", path.display());
+        }
     }
     for w in &report.warnings {
         println!("  warning: {w}");

@@ -1,7 +1,11 @@
-//! Tidal's demand predictor (work in progress: history and period detection first).
+//! Tidal's demand predictor and cost reports.
 //!
-//! Pure functions over evenly spaced series: cleaning, period detection, models,
-//! backtests. I/O (Prometheus, CSV files) stays at the edges.
+//! History (Prometheus range queries, or CSV) is cleaned onto an even grid, its cycles are
+//! detected, candidate models are backtested at rolling origins and the best forecasts the
+//! horizon with bands calibrated on its own backtest errors; plans turn a forecast quantile
+//! into replica or node counts, and `hpa` holds them as HPA floors. `cost` allocates cluster cost
+//! the OpenCost way. Decisions are pure functions; I/O (Prometheus, Kubernetes) stays in
+//! `history`, `hpa` and `cost::fetch`.
 
 pub mod chart;
 pub mod clean;

@@ -155,13 +155,13 @@ pub struct Group<K> {
 pub struct OverTime {
     pub namespaces: BTreeMap<String, Vec<f64>>,
     pub idle: Vec<f64>,
-    /// Charged (max(request, usage)) cores and GiB of all containers, per step.
-    pub allocated_cores: Vec<f64>,
-    pub allocated_gib: Vec<f64>,
-    /// Charged cores per step of each workload (not in JSON: keys are not strings, and the
+    /// Cores and GiB used by all containers, per step: the demand pre-scaling provisions for.
+    pub used_cores: Vec<f64>,
+    pub used_gib: Vec<f64>,
+    /// Cores used per step by each workload (not in JSON: keys are not strings, and the
     /// per-workload rows already carry the totals).
     #[serde(skip)]
-    pub workload_cores: BTreeMap<Workload, Vec<f64>>,
+    pub workload_used_cores: BTreeMap<Workload, Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -248,9 +248,9 @@ pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
     let mut over_time = OverTime {
         namespaces: BTreeMap::new(),
         idle: vec![0.0; tl.steps],
-        allocated_cores: vec![0.0; tl.steps],
-        allocated_gib: vec![0.0; tl.steps],
-        workload_cores: BTreeMap::new(),
+        used_cores: vec![0.0; tl.steps],
+        used_gib: vec![0.0; tl.steps],
+        workload_used_cores: BTreeMap::new(),
     };
     for per_step in node_steps.values() {
         for (idle, cost) in over_time.idle.iter_mut().zip(per_step) {
@@ -270,7 +270,7 @@ pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
             .entry(c.key.namespace.clone())
             .or_insert_with(|| vec![0.0; tl.steps]);
         let wl_track = over_time
-            .workload_cores
+            .workload_used_cores
             .entry(workload.clone())
             .or_insert_with(|| vec![0.0; tl.steps]);
         let mut usage = Usage::default();
@@ -283,9 +283,9 @@ pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
             if on_a_node {
                 over_time.idle[i] -= step.total_cost();
             }
-            over_time.allocated_cores[i] += step.cpu_core_hours / tl.step_hours();
-            over_time.allocated_gib[i] += step.memory_gib_hours / tl.step_hours();
-            wl_track[i] += step.cpu_core_hours / tl.step_hours();
+            over_time.used_cores[i] += step.cpu_core_hours_usage / tl.step_hours();
+            over_time.used_gib[i] += step.memory_gib_hours_usage / tl.step_hours();
+            wl_track[i] += step.cpu_core_hours_usage / tl.step_hours();
         }
         match node {
             Some(n) => n.allocated += &usage,

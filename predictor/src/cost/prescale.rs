@@ -141,8 +141,8 @@ pub fn from_allocation(allocation: &Allocation, tl: Timeline, top: usize) -> Vec
         let cores = nodes.iter().map(|n| n.cpu_core_hours).sum::<f64>() / node_hours;
         let gib = nodes.iter().map(|n| n.memory_gib_hours).sum::<f64>() / node_hours;
         let cost = nodes.iter().map(|n| n.total_cost()).sum::<f64>() / node_hours;
-        let cpu = slot_max(&allocation.over_time.allocated_cores, per_slot);
-        let mem = slot_max(&allocation.over_time.allocated_gib, per_slot);
+        let cpu = slot_max(&allocation.over_time.used_cores, per_slot);
+        let mem = slot_max(&allocation.over_time.used_gib, per_slot);
         let fraction: Vec<f64> = cpu
             .iter()
             .zip(&mem)
@@ -155,7 +155,7 @@ pub fn from_allocation(allocation: &Allocation, tl: Timeline, top: usize) -> Vec
         ));
     }
     for w in allocation.workloads.iter().take(top) {
-        let Some(cores) = allocation.over_time.workload_cores.get(&w.key) else {
+        let Some(cores) = allocation.over_time.workload_used_cores.get(&w.key) else {
             continue;
         };
         if w.usage.cpu_core_hours <= 0.0 {

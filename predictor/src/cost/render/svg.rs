@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+pub use crate::chart::escape;
+
 const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
     "#9c755f", "#86bcb6",
@@ -11,22 +13,6 @@ pub const IDLE_COLOR: &str = "#bab0ac";
 
 pub fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
-}
-
-/// `&`, `<`, `>` and quotes escaped for text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
 }
 
 /// A named series of a chart and its colour.

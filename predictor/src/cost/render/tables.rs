@@ -244,7 +244,7 @@ fn prescale(report: &Report) -> Table {
     table(
         "Pre-scaling versus static peak",
         &format!(
-            "Capacity held at the window's hourly peak all the time versus following an hourly plan ({plan}). Under-provisioned hours: demand above the plan."
+            "Capacity for real usage (cores used; nodes for the cluster) held at the window's hourly peak all the time versus following an hourly plan ({plan}). Under-provisioned hours: usage above the plan."
         ),
         vec![
             "Scope",
