@@ -9,10 +9,10 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_predictor::chart::{self, Panel};
-use tidal_predictor::config::{PredictorConfig, PrescaleRule};
+use tidal_predictor::config::{NodePoolRule, PredictorConfig, PrescaleRule};
 use tidal_predictor::forecast::Quantile;
-use tidal_predictor::history::fetch_history;
-use tidal_predictor::plan::PlanConfig;
+use tidal_predictor::history::{Target, TargetHistory, Unit, fetch_history, fetch_pool_capacity};
+use tidal_predictor::plan::{NodePlanConfig, PlanConfig};
 use tidal_predictor::report;
 use tidal_predictor::run::{self, Analysed, Input};
 use tidal_predictor::series::Series;
@@ -79,7 +79,7 @@ pub async fn run(
         config.history = h;
     }
     let inputs = if args.csv.is_empty() {
-        from_prometheus(prometheus, &config).await?
+        from_prometheus(prometheus, &mut config).await?
     } else {
         args.csv
             .iter()
@@ -133,7 +133,7 @@ pub async fn run(
 
 async fn from_prometheus(
     prometheus: &PrometheusConfig,
-    config: &PredictorConfig,
+    config: &mut PredictorConfig,
 ) -> anyhow::Result<Vec<Input>> {
     let client = PrometheusClient::new(prometheus)?;
     let step = config.step.as_secs().max(1);
@@ -149,6 +149,7 @@ async fn from_prometheus(
         &config.fetch,
     )
     .await?;
+    add_node_plans(&client, config, &histories, end).await;
     Ok(histories
         .into_iter()
         .map(|h| Input {
@@ -157,6 +158,69 @@ async fn from_prometheus(
             samples: h.samples,
         })
         .collect())
+}
+
+/// A node-count plan for every node-pool series without a `node_pools` rule, sized from the
+/// pool's nodes now: one node offers the median allocatable of the pool's nodes, filled to the
+/// default 70 %, between 1 node and three times today's count. A pool whose capacity cannot be
+/// read gets no plan, with a warning.
+async fn add_node_plans(
+    client: &PrometheusClient,
+    config: &mut PredictorConfig,
+    histories: &[TargetHistory],
+    at: SystemTime,
+) {
+    let labels: Vec<String> = config
+        .targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::NodePool(p) => Some(p.label.clone()),
+            _ => None,
+        })
+        .collect();
+    for label in labels {
+        let pools = match fetch_pool_capacity(client, &label, Some(at), &config.fetch).await {
+            Ok(pools) => pools,
+            Err(e) => {
+                tracing::warn!(%label, "no node plans for this pool label: {e}");
+                continue;
+            }
+        };
+        for h in histories {
+            let Some(pool) = h.labels.get(&label) else {
+                continue;
+            };
+            let Some(capacity) = pools.iter().find(|p| &p.pool == pool) else {
+                continue;
+            };
+            if config.node_pools.iter().any(|r| r.target == h.id) {
+                continue;
+            }
+            let per_node: Vec<f64> = capacity
+                .nodes
+                .iter()
+                .map(|n| match h.unit {
+                    Some(Unit::Bytes) => n.memory_bytes,
+                    _ => n.cpu_cores,
+                })
+                .collect();
+            let Some(allocatable) = median(per_node) else {
+                continue;
+            };
+            let now = u32::try_from(capacity.nodes.len()).unwrap_or(u32::MAX);
+            config.node_pools.push(NodePoolRule {
+                target: h.id.clone(),
+                quantile: Quantile::P90,
+                plan: NodePlanConfig::new(allocatable, 1, now.saturating_mul(3).max(1)),
+            });
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.retain(|v| v.is_finite() && *v > 0.0);
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 fn from_csv(path: &Path) -> anyhow::Result<Input> {

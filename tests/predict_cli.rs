@@ -443,6 +443,7 @@ fn periodic_cluster(start: i64, end: i64) -> ClusterMetrics {
             .cpus(4)
             .memory_bytes(16 << 30)
             .allocatable(3.8, 12 << 30)
+            .kube_label("node.kubernetes.io/instance-type", "m5.xlarge")
     };
     let pod = |name: &str, node: &str, owner: (&str, &str), cpu: f64| {
         Pod::new("shop", name, node)
@@ -489,7 +490,7 @@ async fn prometheus_history_shows_the_workload_and_its_daily_cycle() -> anyhow::
     let config = dir.path().join("tidal.yaml");
     std::fs::write(
         &config,
-        "predictor:\n  history: 3d\n  horizon: 12h\n  targets:\n    - kind: workload\n      resource: cpu\n      namespace: shop\n    - kind: cluster\n      resource: cpu\n",
+        "predictor:\n  history: 3d\n  horizon: 12h\n  targets:\n    - kind: workload\n      resource: cpu\n      namespace: shop\n    - kind: cluster\n      resource: cpu\n    - kind: node-pool\n      resource: cpu\n",
     )?;
     let url = prom.url();
     let config_arg = path_str(&config).to_owned();
@@ -518,10 +519,27 @@ async fn prometheus_history_shows_the_workload_and_its_daily_cycle() -> anyhow::
         [
             "workload/shop/Deployment/web/cpu",
             "workload/shop/StatefulSet/db/cpu",
-            "cluster/cpu"
+            "cluster/cpu",
+            "node-pool/node.kubernetes.io/instance-type=m5.xlarge/cpu",
         ],
         "one series per workload (the rollout's ReplicaSets are one Deployment)"
     );
+    // The pool gets a node plan sized from its nodes' allocatable (3.8 cores at 70 %) without
+    // any rule: every segment holds enough nodes for its demand, and 1 or 2 suffice.
+    let pool = target(
+        &doc,
+        "node-pool/node.kubernetes.io/instance-type=m5.xlarge/cpu",
+    );
+    assert_eq!(pool["plan"]["unit"], "nodes", "{:#}", pool["plan"]);
+    let slots = pool["plan"]["slots"].as_array().expect("slots");
+    for slot in slots {
+        let nodes = slot["replicas"].as_f64().expect("nodes");
+        let demand = slot["demand"].as_f64().expect("demand");
+        assert!(
+            (1.0..=2.0).contains(&nodes) && nodes >= (demand / (3.8 * 0.7)).ceil(),
+            "{slot:#}"
+        );
+    }
     let web = target(&doc, "workload/shop/Deployment/web/cpu");
     assert_eq!(web["unit"], "cores");
     let forecast = &web["forecast"];

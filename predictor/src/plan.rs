@@ -103,6 +103,18 @@ pub struct NodePlanConfig {
 }
 
 impl NodePlanConfig {
+    /// With the default utilization, lead and hold.
+    pub fn new(allocatable: f64, min_nodes: u32, max_nodes: u32) -> Self {
+        Self {
+            allocatable,
+            target_utilization: default_utilization(),
+            min_nodes,
+            max_nodes,
+            lead: default_lead(),
+            hold: default_hold(),
+        }
+    }
+
     /// Checks what [`node_plan`] relies on; the error names the field to fix.
     pub fn validate(&self) -> Result<(), PlanError> {
         let u = self.target_utilization;
