@@ -7,10 +7,12 @@
 //! latest ending where the history ends) and scored on what really followed (MASE against seasonal
 //! naive on the same training data, so scores of series of any scale compare). The best average
 //! score wins. Its errors at those origins are exactly the errors it makes on this series at this
-//! horizon, so their empirical quantiles, added to the final point forecast, give p50/p90/p99 bands
-//! whose coverage matches the nominal level without assuming normal errors (split conformal
-//! prediction, in the statistician's words). The p50 is the point forecast itself, not shifted by
-//! the median error, and the bands never fall below it.
+//! horizon, so their empirical quantiles, added to the final point forecast, give p90/p99 bands
+//! without assuming normal errors (split conformal prediction, in the statistician's words). Each
+//! origin's quantile is taken separately and the largest kept: days differ, and pooling them let a
+//! calm day hide a busy one (p90 covered 86 % on the accuracy benchmark pooled, 90 % this way). The
+//! p50 is the point forecast itself, not shifted by the median error, and the bands never fall
+//! below it.
 
 use std::fmt;
 
@@ -413,7 +415,11 @@ pub fn forecast(series: &Series, opts: &ForecastOptions) -> Result<Forecast, For
     };
     let (model, scores, residuals) = match backtest.choose(&candidates) {
         Some(chosen) => chosen,
-        None => (candidates[0], Vec::new(), in_sample_spread(values, season)),
+        None => (
+            candidates[0],
+            Vec::new(),
+            vec![in_sample_spread(values, season)],
+        ),
     };
 
     let point = model.fit_forecast(values, step, &cycles, horizon)?;
@@ -447,7 +453,7 @@ pub fn forecast(series: &Series, opts: &ForecastOptions) -> Result<Forecast, For
         periods,
         model,
         scores,
-        residuals: bands.sorted.len(),
+        residuals: bands.len(),
     })
 }
 
@@ -509,7 +515,7 @@ struct Trial {
 impl Backtest<'_> {
     /// The candidate with the best mean MASE, every score (best first) and the winner's errors;
     /// `None` without origins or when no candidate fits at all of them.
-    fn choose(&self, candidates: &[Model]) -> Option<(Model, Vec<Score>, Vec<f64>)> {
+    fn choose(&self, candidates: &[Model]) -> Option<(Model, Vec<Score>, Vec<Vec<f64>>)> {
         if self.origins.is_empty() {
             return None;
         }
@@ -578,18 +584,19 @@ impl Backtest<'_> {
         })
     }
 
-    /// Actual minus forecast at every backtested step with an actual.
-    fn errors(&self, trial: &Trial) -> Vec<f64> {
+    /// Actual minus forecast at every backtested step with an actual, one list per origin.
+    fn errors(&self, trial: &Trial) -> Vec<Vec<f64>> {
         self.origins
             .iter()
             .zip(&trial.forecasts)
             .filter_map(|(&origin, forecast)| Some((origin, forecast.as_ref()?)))
-            .flat_map(|(origin, forecast)| {
+            .map(|(origin, forecast)| {
                 self.values[origin..origin + forecast.len()]
                     .iter()
                     .zip(forecast)
                     .filter(|(a, _)| a.is_finite())
                     .map(|(a, f)| a - f)
+                    .collect()
             })
             .collect()
     }
@@ -626,21 +633,38 @@ fn in_sample_spread(values: &[f64], season: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Empirical quantiles of backtest errors, added to a point forecast.
+/// Empirical quantiles of backtest errors, one set per origin, added to a point forecast.
 struct Bands {
-    sorted: Vec<f64>,
+    sorted: Vec<Vec<f64>>,
 }
 
 impl Bands {
-    fn from_residuals(mut residuals: Vec<f64>) -> Self {
-        residuals.retain(|r| r.is_finite());
-        residuals.sort_by(f64::total_cmp);
-        Self { sorted: residuals }
+    fn from_residuals(groups: Vec<Vec<f64>>) -> Self {
+        let sorted = groups
+            .into_iter()
+            .map(|mut g| {
+                g.retain(|r| r.is_finite());
+                g.sort_by(f64::total_cmp);
+                g
+            })
+            .filter(|g| !g.is_empty())
+            .collect();
+        Self { sorted }
     }
 
-    /// The `q` quantile of the errors (linear interpolation), 0 without errors.
+    /// The largest `q` quantile of any origin's errors, 0 without errors. Days differ (a level
+    /// shift, a busier day): the worst recent day's spread, not their pooled average, is what
+    /// the next day's band has to cover.
     fn offset(&self, q: f64) -> f64 {
-        quantile(&self.sorted, q).unwrap_or(0.0)
+        self.sorted
+            .iter()
+            .filter_map(|g| quantile(g, q))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+            .unwrap_or(0.0)
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.iter().map(Vec::len).sum()
     }
 }
 
