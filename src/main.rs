@@ -80,8 +80,8 @@ enum Command {
     /// Forecast demand (from Prometheus or CSV files) with calibrated bands, plan replicas
     /// and nodes ahead of predicted peaks, and with --apply hold HPA floors.
     ///
-    /// Exit codes: 0 every target was forecast; 2 some could not be (the output says why);
-    /// 1 nothing could be done.
+    /// Exit codes: 0 every target was forecast (and with --apply every floor applied); 2 some
+    /// were not (the output and log say why); 1 nothing could be done.
     Predict(predict::PredictArgs),
     /// FinOps cost report from Prometheus: cost per namespace, workload and node (OpenCost's
     /// max(request, usage) × price), idle cost, right-sizing and pre-scaling savings.

@@ -65,8 +65,9 @@ enum Format {
     Csv,
 }
 
-/// Exit codes: 0 every target forecast; 2 some could not be (the output says why); 1 nothing
-/// could be done (configuration, Prometheus, files).
+/// Exit codes: 0 every target forecast (and every floor applied); 2 some target could not be
+/// forecast or some HPA floor not applied (the output and log say why); 1 nothing could be done
+/// (configuration, Prometheus, files, cluster).
 pub async fn run(
     args: PredictArgs,
     prometheus: &PrometheusConfig,
@@ -107,6 +108,7 @@ pub async fn run(
     if let Some(path) = &args.chart {
         write_chart(path, &analysed, &config)?;
     }
+    let mut apply_failed = 0;
     if args.apply {
         let client = crate::kube_config(args.kubeconfig)
             .await
@@ -118,15 +120,20 @@ pub async fn run(
                 None => {
                     tracing::info!(target = %a.target, hpa = %a.hpa, written = a.written, dry_run = args.dry_run, "{}", a.action)
                 }
-                Some(e) => tracing::error!(target = %a.target, hpa = %a.hpa, "{e}"),
+                Some(e) => {
+                    apply_failed += 1;
+                    tracing::error!(target = %a.target, hpa = %a.hpa, "{e}")
+                }
             }
         }
     }
     let failed = reports.iter().filter(|r| r.forecast.is_none()).count();
-    Ok(if failed == 0 {
+    if failed > 0 {
+        tracing::warn!(failed, "some targets could not be forecast; see NOTES");
+    }
+    Ok(if failed == 0 && apply_failed == 0 {
         ExitCode::SUCCESS
     } else {
-        tracing::warn!(failed, "some targets could not be forecast; see NOTES");
         ExitCode::from(2)
     })
 }
