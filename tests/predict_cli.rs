@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tidal_predictor::hpa::{APPLIED_MIN_REPLICAS, FLOOR_UNTIL, USER_MIN_REPLICAS};
 use tidal_testkit::fake_apiserver::FakeApiServer;
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile, unix_now};
@@ -585,16 +585,7 @@ async fn prometheus_history_shows_the_workload_and_its_daily_cycle() -> anyhow::
 }
 
 fn hpa(min: i32, max: i32) -> anyhow::Result<HorizontalPodAutoscaler> {
-    Ok(serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "minReplicas": min,
-            "maxReplicas": max,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 70}}}],
-        },
-    }))?)
+    tidal_testkit::objects::hpa("shop", "web", min, max)
 }
 
 fn annotations(api: &FakeApiServer) -> std::collections::BTreeMap<String, String> {

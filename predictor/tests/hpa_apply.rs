@@ -3,7 +3,6 @@
 //! expired floors with no plan, and 409 conflicts retried.
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use serde_json::json;
 use std::time::Duration;
 use tidal_predictor::hpa::{
     APPLIED_MIN_REPLICAS, Decision, FLOOR_UNTIL, HpaError, USER_MIN_REPLICAS, apply_floor,
@@ -33,16 +32,7 @@ fn peak_plan() -> anyhow::Result<Plan> {
 }
 
 fn hpa(min: i32, max: i32) -> anyhow::Result<HorizontalPodAutoscaler> {
-    Ok(serde_json::from_value(json!({
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "minReplicas": min,
-            "maxReplicas": max,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": 70}}}],
-        },
-    }))?)
+    tidal_testkit::objects::hpa("shop", "web", min, max)
 }
 
 fn stored(api: &FakeApiServer) -> anyhow::Result<HorizontalPodAutoscaler> {

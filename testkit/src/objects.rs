@@ -1,5 +1,6 @@
 //! Kubernetes objects for tests, built from their JSON form so they read like manifests.
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 
@@ -42,6 +43,26 @@ pub fn pod(namespace: &str, name: &str, cpu: &str, memory: &str) -> anyhow::Resu
                 "image": "nginx:1.27",
                 "resources": {"requests": {"cpu": cpu, "memory": memory}},
             }],
+        },
+    }))?)
+}
+
+/// An autoscaling/v2 HorizontalPodAutoscaler `namespace/name` for the Deployment of the same
+/// name, scaling on 70 % CPU between `min` and `max` replicas.
+pub fn hpa(
+    namespace: &str,
+    name: &str,
+    min: i32,
+    max: i32,
+) -> anyhow::Result<HorizontalPodAutoscaler> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": min,
+            "maxReplicas": max,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 70}}}],
         },
     }))?)
 }
