@@ -4,9 +4,9 @@
 //! bring font rasterisation and dozens of dependencies for what a browser draws natively.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::forecast::Forecast;
+use crate::plan::rfc3339;
 use crate::series::Series;
 
 const WIDTH: f64 = 960.0;
@@ -251,11 +251,7 @@ pub fn format_value(v: f64) -> String {
 
 /// `MM-DD HH:MM` in UTC.
 fn time_label(t: i64) -> String {
-    let Ok(secs) = u64::try_from(t) else {
-        return t.to_string();
-    };
-    let text =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
+    let text = rfc3339(t).unwrap_or_else(|| t.to_string());
     text.get(5..16)
         .map_or(text.clone(), |s| s.replace('T', " "))
 }

@@ -5,6 +5,7 @@
 //!   history: 14d            # how much history to learn from
 //!   step: 5m                # model step: history is averaged into it
 //!   horizon: 24h            # how far ahead to forecast
+//!   # model: crane-fft      # one model for every target instead of the backtest's choice
 //!   targets: [...]          # what to forecast (see history::HistoryConfig); default: every
 //!                           # workload's and the cluster's CPU and memory
 //!   prescale:               # replica floors ahead of predicted peaks
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::forecast::{ForecastOptions, Quantile};
+use crate::forecast::{ForecastOptions, ModelKind, Quantile};
 use crate::history::{FetchOptions, HistoryConfig, Target};
 use crate::plan::{NodePlanConfig, PlanConfig};
 
@@ -37,6 +38,10 @@ pub struct PredictorConfig {
     pub horizon: Duration,
     /// Backtest origins per series (one horizon apart).
     pub origins: usize,
+    /// Use this model for every target instead of the backtest's choice (e.g. `crane-fft` to
+    /// compare with Crane); its backtest still makes the bands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelKind>,
     pub targets: Vec<Target>,
     pub fetch: FetchOptions,
     pub prescale: Vec<PrescaleRule>,
@@ -55,6 +60,7 @@ impl Default for PredictorConfig {
             step: Duration::from_secs(forecast.step.unsigned_abs()),
             horizon: Duration::from_secs(forecast.horizon.unsigned_abs()),
             origins: forecast.origins,
+            model: None,
             targets: history.targets,
             fetch: history.fetch,
             prescale: Vec::new(),
@@ -71,6 +77,7 @@ impl PredictorConfig {
             step: secs(self.step),
             horizon: secs(self.horizon),
             origins: self.origins,
+            model: self.model,
             ..ForecastOptions::default()
         }
     }

@@ -70,7 +70,7 @@ const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
 
 /// Model families the backtest chooses from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     /// The last cycle repeated: the baseline.
@@ -221,14 +221,9 @@ fn median_of(forecasts: &[&Vec<f64>]) -> Vec<f64> {
 /// is not a candidate: on the accuracy benchmark it never beat the ensemble, and its fits would
 /// be a third of the run time (ask for it with `model`).
 fn candidates(cycles: &[i64], horizon_secs: i64, step: i64) -> Vec<Model> {
-    let Some(&strongest) = cycles.first() else {
+    let Some(main) = main_cycle(cycles, horizon_secs) else {
         return vec![Model::new(ModelKind::Level, step)];
     };
-    let main = cycles
-        .iter()
-        .copied()
-        .find(|&c| c <= horizon_secs)
-        .unwrap_or(strongest);
     let mut out = Vec::new();
     for &c in cycles.iter().take(REPEAT_PERIODS) {
         out.push(Model::new(ModelKind::SeasonalNaive, c));
@@ -243,6 +238,19 @@ fn candidates(cycles: &[i64], horizon_secs: i64, step: i64) -> Vec<Model> {
     out.push(Model::new(ModelKind::MultiSeasonal, main));
     out.push(Model::new(ModelKind::Ensemble, main));
     out
+}
+
+/// The cycle single-season models repeat: the strongest no longer than the horizon (a day for a
+/// day ahead, though a week may correlate more), else the strongest.
+fn main_cycle(cycles: &[i64], horizon_secs: i64) -> Option<i64> {
+    let strongest = *cycles.first()?;
+    Some(
+        cycles
+            .iter()
+            .copied()
+            .find(|&c| c <= horizon_secs)
+            .unwrap_or(strongest),
+    )
 }
 
 /// The cycles models may use: detected ones seen at least three times (two for exact days and
@@ -398,7 +406,10 @@ pub fn forecast(series: &Series, opts: &ForecastOptions) -> Result<Forecast, For
         None => usable_cycles(&periods, history_secs),
     };
     let candidates = match opts.model {
-        Some(kind) => vec![Model::new(kind, cycles.first().copied().unwrap_or(step))],
+        Some(kind) => vec![Model::new(
+            kind,
+            main_cycle(&cycles, opts.horizon).unwrap_or(step),
+        )],
         None => candidates(&cycles, opts.horizon, step),
     };
     let shortest = cycles.iter().min().map_or(1, |&c| steps(c, step));
@@ -689,6 +700,13 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), Some(5.0));
         assert_eq!(quantile(&v, 0.9), Some(4.6));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_main_cycle_fits_the_horizon() {
+        assert_eq!(main_cycle(&[WEEK, DAY], DAY), Some(DAY));
+        assert_eq!(main_cycle(&[WEEK], DAY), Some(WEEK));
+        assert_eq!(main_cycle(&[], DAY), None);
     }
 
     #[test]

@@ -44,13 +44,7 @@ pub async fn fetch_pool_capacity(
          * on (node) group_left (pool) {}",
         node_pools(label)
     );
-    let samples = retrying(options, || client.query(&promql, at))
-        .await
-        .map_err(|(source, attempts)| HistoryError::Prometheus {
-            target: target.describe(),
-            attempts,
-            source,
-        })?;
+    let samples = retrying(options, &target, || client.query(&promql, at)).await?;
     // (pool, node) → [cpu, memory]
     let mut found: BTreeMap<(String, String), [Option<f64>; 2]> = BTreeMap::new();
     for sample in samples {

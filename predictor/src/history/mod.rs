@@ -255,16 +255,11 @@ impl Run<'_> {
         let promql = target.promql(self.rate_window);
         let mut series: BTreeMap<BTreeMap<String, String>, RawSeries> = BTreeMap::new();
         for &(from, to) in &self.chunks {
-            let answer = retrying(self.options, || {
+            let answer = retrying(self.options, target, || {
                 self.client
                     .query_range(&promql, at(from), at(to), self.step)
             })
-            .await
-            .map_err(|(source, attempts)| HistoryError::Prometheus {
-                target: target.describe(),
-                attempts,
-                source,
-            })?;
+            .await?;
             for one in answer {
                 chunk::append(series.entry(one.labels).or_default(), &one.points);
             }
@@ -306,11 +301,12 @@ fn no_pool_label(target: &Target, label: &str) -> HistoryError {
 
 /// Runs `call` until it succeeds, fails for good, or has been tried
 /// `options.attempts` times; waits `initial_backoff`, then twice that, … between tries.
-/// The error comes with the number of attempts made.
+/// The error names `target` and the number of attempts made.
 async fn retrying<T, F>(
     options: &FetchOptions,
+    target: &Target,
     mut call: impl FnMut() -> F,
-) -> Result<T, (PrometheusError, u32)>
+) -> Result<T, HistoryError>
 where
     F: Future<Output = Result<T, PrometheusError>>,
 {
@@ -325,7 +321,13 @@ where
                 backoff = backoff.saturating_mul(2);
                 attempt += 1;
             }
-            Err(err) => return Err((err, attempt)),
+            Err(source) => {
+                return Err(HistoryError::Prometheus {
+                    target: target.describe(),
+                    attempts: attempt,
+                    source,
+                });
+            }
         }
     }
 }
