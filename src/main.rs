@@ -3,6 +3,7 @@
 mod config;
 mod cost_report;
 mod predict;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -86,6 +87,9 @@ enum Command {
     /// FinOps cost report from Prometheus: cost per namespace, workload and node (OpenCost's
     /// max(request, usage) × price), idle cost, right-sizing and pre-scaling savings.
     CostReport(cost_report::CostReportArgs),
+    /// Replay a cluster's week (a trace file or a built-in scenario) under each policy side
+    /// by side: request-based scheduling, Tidal, the kubernetes-sigs descheduler, an oracle.
+    Simulate(simulate::SimulateArgs),
     /// Print the effective configuration (defaults merged with the file) as YAML.
     Config,
 }
@@ -121,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cost_report::run(args, &config.prometheus, config.cost).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Simulate(args) => simulate::run(args),
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);
             Ok(ExitCode::SUCCESS)

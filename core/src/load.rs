@@ -216,6 +216,15 @@ impl LoadSnapshot {
         snapshot
     }
 
+    /// A snapshot of loads already keyed by node identity: what a refresh would have
+    /// built, for callers that compute load themselves (the simulator).
+    pub fn from_loads(loads: impl IntoIterator<Item = (String, NodeLoad)>) -> Self {
+        Self {
+            by_identity: loads.into_iter().collect(),
+            incomplete: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.by_identity.len()
     }

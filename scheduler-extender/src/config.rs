@@ -19,6 +19,11 @@ pub struct ExtenderConfig {
     pub refresh_interval: Duration,
     pub on_missing_metrics: MissingMetrics,
     pub thresholds: Thresholds,
+    /// When load thresholds would refuse every node the scheduler sent, pass them all
+    /// and let the score pick the coolest: no node can take the pod otherwise, and
+    /// cluster-autoscaler (which does not call extenders) would add none, so the pod
+    /// would stay Pending for as long as the cluster is warm.
+    pub waive_when_all_overloaded: bool,
     pub weights: Weights,
     pub estimation: EstimationConfig,
     /// Largest request body accepted. Full-`Nodes` requests run to a few KiB a node.
@@ -42,6 +47,7 @@ impl Default for ExtenderConfig {
             refresh_interval: Duration::from_secs(15),
             on_missing_metrics: MissingMetrics::FailOpen,
             thresholds: Thresholds::default(),
+            waive_when_all_overloaded: true,
             weights: Weights::default(),
             estimation: EstimationConfig::default(),
             max_body_bytes: 64 * 1024 * 1024,

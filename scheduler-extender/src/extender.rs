@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
 use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
 use tidal_core::node_identity::{IdentityMap, NodeInfo};
-use tidal_core::scoring::{NodeView, Scorer, Verdict};
+use tidal_core::scoring::{NodeView, Reason, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
@@ -68,6 +68,7 @@ pub struct BadRequest(pub String);
 
 pub struct Extender {
     pub scorer: Scorer,
+    pub waive_when_all_overloaded: bool,
     pub estimation: EstimationConfig,
     pub load: ArcSwap<LoadState>,
     pub refresh: Mutex<RefreshStatus>,
@@ -149,6 +150,7 @@ impl Extender {
         }
         Ok(Self {
             scorer,
+            waive_when_all_overloaded: config.waive_when_all_overloaded,
             estimation: config.estimation.clone(),
             load: ArcSwap::from_pointee(LoadState::default()),
             refresh: Mutex::new(RefreshStatus::default()),
@@ -222,7 +224,24 @@ impl Extender {
                 .collect(),
         };
         self.count_unknown(&verdicts);
+        let mut verdicts = verdicts;
+        if self.waive_when_all_overloaded {
+            self.waive_if_all_overloaded(&mut verdicts);
+        }
         verdicts
+    }
+
+    /// Lets overloaded nodes pass when no candidate passes and some are refused only for
+    /// load: the reasons stay, for the debug view, and the scores still rank them.
+    fn waive_if_all_overloaded(&self, verdicts: &mut [Verdict]) {
+        let overloaded = |v: &Verdict| matches!(v.reason, Some(Reason::Overloaded { .. }));
+        if verdicts.iter().any(|v| v.fits) || !verdicts.iter().any(overloaded) {
+            return;
+        }
+        for verdict in verdicts.iter_mut().filter(|v| overloaded(v)) {
+            verdict.fits = true;
+        }
+        self.metrics.overload_waivers.inc();
     }
 
     /// Without a node watch, full-`Nodes` requests are how nodes (and their

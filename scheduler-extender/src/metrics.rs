@@ -32,6 +32,7 @@ pub struct Metrics {
     pub latency: Family<VerbLabels, Histogram>,
     pub filtered_nodes: Counter,
     pub unknown_load_verdicts: Family<PolicyLabels, Counter>,
+    pub overload_waivers: Counter,
     pub refreshes: Counter,
     pub refresh_errors: Counter,
     pub load_age_seconds: Gauge<f64, AtomicU64>,
@@ -54,6 +55,7 @@ impl Default for Metrics {
             latency,
             filtered_nodes: Counter::default(),
             unknown_load_verdicts: Family::default(),
+            overload_waivers: Counter::default(),
             refreshes: Counter::default(),
             refresh_errors: Counter::default(),
             load_age_seconds: Gauge::default(),
@@ -83,6 +85,11 @@ impl Default for Metrics {
             "unknown_load_verdicts",
             "Verdicts given without fresh load, by the missing-metrics policy applied",
             m.unknown_load_verdicts.clone(),
+        );
+        registry.register(
+            "overload_waivers",
+            "Filter calls where every node was over a load threshold and all were let through",
+            m.overload_waivers.clone(),
         );
         registry.register(
             "load_refreshes",

@@ -146,11 +146,27 @@ async fn prioritize_answers_a_bare_array_of_host_and_score() {
 async fn all_nodes_failing_still_carries_node_names() {
     let mut config = ExtenderConfig::default();
     config.thresholds.cpu.average = 0.01;
+    config.waive_when_all_overloaded = false;
     let server = server(config).await;
     let (status, body) = server.post("filter", NAMES_FIXTURE).await;
     assert_eq!(status, 200);
     assert_eq!(body["NodeNames"], json!([]));
     assert_eq!(body["FailedNodes"].as_object().map(|o| o.len()), Some(3));
+}
+
+#[tokio::test]
+async fn load_never_refuses_every_node_unless_told_to() {
+    let mut config = ExtenderConfig::default();
+    config.thresholds.cpu.average = 0.01;
+    let server = server(config).await;
+    let (status, body) = server.post("filter", NAMES_FIXTURE).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["NodeNames"].as_array().map(Vec::len),
+        Some(3),
+        "{body}"
+    );
+    assert_eq!(body["FailedNodes"].as_object().map(|o| o.len()), Some(0));
 }
 
 #[tokio::test]
