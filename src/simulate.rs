@@ -13,13 +13,23 @@ use tidal_simulator::policy::Policy;
 use tidal_simulator::{report, scenario, trace};
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("input").required(true).args(["trace", "scenario", "list_scenarios"]))]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["trace", "scenario", "from_prometheus", "list_scenarios"]))]
 pub struct SimulateArgs {
     /// Trace file (YAML): nodes, workloads, per-replica usage over time.
     trace: Option<PathBuf>,
     /// Replay a built-in generated scenario instead of a trace file (see --list-scenarios).
     #[arg(long)]
     scenario: Option<String>,
+    /// Replay your own cluster's last --window from Prometheus (kube-state-metrics and
+    /// cAdvisor), starting from where its pods really ran.
+    #[arg(long)]
+    from_prometheus: bool,
+    /// With --from-prometheus: how much history to replay.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    window: std::time::Duration,
+    /// With --from-prometheus: the simulation step (history is averaged into it).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    step: std::time::Duration,
     /// List the built-in scenarios and exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -62,7 +72,10 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: SimulateArgs,
+    prometheus: &tidal_core::prometheus::PrometheusConfig,
+) -> anyhow::Result<ExitCode> {
     if args.list_scenarios {
         for (name, about) in scenario::names() {
             println!("{name:<14} {about}");
@@ -70,6 +83,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (mut trace, source) = match (&args.trace, &args.scenario) {
+        _ if args.from_prometheus => from_prometheus(&args, prometheus).await?,
         (Some(path), _) => (
             trace::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
             path.display().to_string(),
@@ -114,6 +128,29 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The trace of the cluster behind `prometheus`, over the last `--window`.
+async fn from_prometheus(
+    args: &SimulateArgs,
+    prometheus: &tidal_core::prometheus::PrometheusConfig,
+) -> anyhow::Result<(trace::Trace, String)> {
+    let client = tidal_core::prometheus::PrometheusClient::new(prometheus)?;
+    let progress = tidal_predictor::cost::fetch::progress_bar();
+    let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(
+        &client,
+        std::time::SystemTime::now(),
+        args.window,
+        args.step,
+        &progress,
+    )
+    .await
+    .with_context(|| format!("cannot build a trace from Prometheus at {}", prometheus.url))?;
+    progress.finish_and_clear();
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((trace, format!("Prometheus {}", prometheus.url)))
 }
 
 /// A progress bar over every policy's steps on standard error (hidden when it is not a

@@ -112,7 +112,7 @@ impl Eligibility {
 /// The k8s objects of a trace's nodes and workloads' pod templates, built once so the
 /// shared predicates, scorer and planner see what they would see in a cluster.
 pub fn node_object(spec: &NodeSpec) -> Node {
-    use k8s_openapi::api::core::v1::{NodeSpec as K8sNodeSpec, NodeStatus};
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec as K8sNodeSpec, NodeStatus};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     let allocatable = [
@@ -135,6 +135,12 @@ pub fn node_object(spec: &NodeSpec) -> Node {
         }),
         status: Some(NodeStatus {
             allocatable: Some(allocatable),
+            // Every node of a trace is up: the planner and fit checks skip NotReady ones.
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".to_string(),
+                status: "True".to_string(),
+                ..NodeCondition::default()
+            }]),
             ..NodeStatus::default()
         }),
     }

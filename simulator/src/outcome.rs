@@ -55,6 +55,22 @@ pub struct PolicyOutcome {
     /// Node CPU utilization over time, for the report's heatmap.
     #[serde(skip)]
     pub heatmap: Heatmap,
+    /// Every eviction, in order: what the guards were held to.
+    #[serde(skip)]
+    pub moves: Vec<Move>,
+}
+
+/// One eviction of a replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub step: usize,
+    /// `Kind namespace/name`.
+    pub workload: String,
+    pub node: String,
+    /// The workload's PodDisruptionBudget allowance when the run began; `None` without one.
+    pub allowed: Option<i32>,
+    /// Evictions of the workload in this run so far, this one included.
+    pub spent: i32,
 }
 
 /// Node × time CPU utilization, averaged into at most a few hundred columns.

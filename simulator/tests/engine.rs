@@ -137,3 +137,94 @@ fn same_trace_and_seed_give_the_same_figures() {
     };
     assert_eq!(strip(a), strip(b));
 }
+
+mod guards_hold_across_a_replay {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A random small cluster: a few nodes, workloads with drawn requests, usage and PDBs.
+    fn random_trace() -> impl Strategy<Value = Trace> {
+        let shape = (1u32..8, 100i64..2000, 0.1f64..2.5, 0usize..1440, 0u8..3);
+        (
+            3usize..7,
+            proptest::collection::vec(shape, 2..7),
+            any::<u64>(),
+        )
+            .prop_map(|(nodes, workloads, seed)| {
+                let steps = 360;
+                Trace {
+                    step: Duration::from_secs(60),
+                    steps,
+                    seed,
+                    nodes: (0..nodes).map(node).collect(),
+                    workloads: workloads
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (replicas, request, peak, phase, pdb))| {
+                            let mut w = workload(
+                                &format!("w{i}"),
+                                replicas,
+                                request,
+                                daily(steps, 0.05, peak, phase),
+                            );
+                            w.pdb = match pdb {
+                                0 => None,
+                                1 => Some(Pdb::MaxUnavailable(Amount::Count(1))),
+                                _ => Some(Pdb::MinAvailable(Amount::Percent(50))),
+                            };
+                            w.restart_every = None;
+                            w
+                        })
+                        .collect(),
+                    placement: None,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn budgets_limits_and_cooldowns(trace in random_trace()) {
+            let policies = [Policy::TidalDescheduler, Policy::LowNodeUtilization];
+            let report = run(&trace, &policies);
+            let limits = tidal_descheduler::policy::Policy::default();
+            for outcome in &report.policies {
+                let mut per_run: BTreeMap<usize, Vec<&tidal_simulator::outcome::Move>> = BTreeMap::new();
+                for m in &outcome.moves {
+                    // The Eviction API never lets a run spend more than the budget allowed.
+                    if let Some(allowed) = m.allowed {
+                        prop_assert!(m.spent <= allowed, "{}: {m:?}", outcome.policy);
+                    }
+                    per_run.entry(m.step).or_default().push(m);
+                }
+                if outcome.policy != "tidal+descheduler" {
+                    continue;
+                }
+                let mut last: BTreeMap<&str, usize> = BTreeMap::new();
+                for (step, moves) in &per_run {
+                    prop_assert!(moves.len() as u32 <= limits.limits.total);
+                    let mut per_node: BTreeMap<&str, u32> = BTreeMap::new();
+                    let mut per_workload: BTreeMap<&str, u32> = BTreeMap::new();
+                    for m in moves {
+                        *per_node.entry(&m.node).or_default() += 1;
+                        *per_workload.entry(&m.workload).or_default() += 1;
+                        if let Some(&before) = last.get(m.workload.as_str()) {
+                            let minutes = (step - before) as u64;
+                            prop_assert!(
+                                minutes * 60 >= limits.cooldown.as_secs(),
+                                "{} moved again after {minutes} min", m.workload
+                            );
+                        }
+                    }
+                    prop_assert!(per_node.values().all(|&n| n <= limits.limits.per_node));
+                    prop_assert!(per_workload.values().all(|&n| n <= limits.limits.per_workload));
+                    for m in moves {
+                        last.insert(&m.workload, *step);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -126,6 +126,7 @@ fn sample(nodes: usize, columns: usize) -> Report {
                     column_seconds,
                     cells,
                 },
+                moves: Vec::new(),
             }
         })
         .collect();

@@ -20,6 +20,7 @@ use super::schedule::pod_name;
 use super::state::Pod;
 use super::world::{Prepared, World};
 use crate::lownodeutilization::{self as lnu, LnuConfig, LnuNode, LnuPod};
+use crate::outcome::Move;
 use crate::policy::Descheduler;
 use crate::trace::{Amount, Kind, Pdb, WorkloadSpec};
 
@@ -95,31 +96,42 @@ impl Descheduling {
     fn execute(&mut self, world: &mut World<'_, '_>, chosen: Vec<usize>) {
         let now = world.now();
         let mut spent: BTreeMap<usize, i32> = BTreeMap::new();
+        let mut allowed_at_start: BTreeMap<usize, Option<i32>> = BTreeMap::new();
         let mut sources = BTreeSet::new();
         for id in chosen {
             let Some(pod) = world.pods.get(id) else {
                 continue;
             };
             let w = pod.workload as usize;
-            let node = pod.node;
-            if let Some(allowed) = disruptions_allowed(world, w) {
-                let used = spent.entry(w).or_default();
-                if allowed - *used <= 0 {
-                    continue; // 429: the budget forbids it now.
-                }
-                *used += 1;
+            let Some(node) = pod.node else { continue };
+            let allowed = *allowed_at_start
+                .entry(w)
+                .or_insert_with(|| disruptions_allowed(world, w));
+            let used = spent.entry(w).or_default();
+            if allowed.is_some_and(|allowed| allowed - *used <= 0) {
+                continue; // 429: the budget forbids it now.
             }
+            *used += 1;
+            let spent = *used;
             world.evict(id);
             world.metrics.evictions += 1;
-            sources.extend(node);
+            sources.insert(node);
             if self.last_eviction[w]
                 .is_some_and(|at| now.duration_since(at).unwrap_or_default() < REPEAT_WINDOW)
             {
                 world.metrics.repeated_moves += 1;
             }
             self.last_eviction[w] = Some(now);
-            self.cooldowns
-                .insert(workload_ref(&world.prepared.trace.workloads[w]), now);
+            let spec = &world.prepared.trace.workloads[w];
+            self.cooldowns.insert(workload_ref(spec), now);
+            let record = Move {
+                step: world.step,
+                workload: spec.display_name(),
+                node: world.prepared.trace.nodes[node as usize].name.clone(),
+                allowed,
+                spent,
+            };
+            world.metrics.moves.push(record);
         }
         world.metrics.relieved_nodes += sources.len() as u64;
     }

@@ -1,6 +1,6 @@
 //! Accumulates a replay's figures step by step.
 
-use crate::outcome::{Heatmap, PolicyOutcome};
+use crate::outcome::{Heatmap, Move, PolicyOutcome};
 
 /// Utilization histogram resolution: 0.1 % bins up to 400 %.
 const BINS: usize = 4000;
@@ -23,6 +23,7 @@ pub struct Metrics {
     pub replica_minutes: f64,
     pub oom_kills: u64,
     pub throttled_core_minutes: f64,
+    pub moves: Vec<Move>,
     heatmap: HeatmapBuilder,
 }
 
@@ -45,6 +46,7 @@ impl Metrics {
             replica_minutes: 0.0,
             oom_kills: 0,
             throttled_core_minutes: 0.0,
+            moves: Vec::new(),
             heatmap,
         }
     }
@@ -122,6 +124,7 @@ impl Metrics {
             throttled_core_minutes: self.throttled_core_minutes,
             wall_seconds,
             heatmap: self.heatmap.finish(),
+            moves: self.moves,
         }
     }
 }

@@ -383,3 +383,116 @@ impl Oracle {
         best.map(|(_, n)| n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube_scheduler::Extender as _;
+    use axum::body::Bytes;
+    use std::time::Duration;
+    use tidal_core::load::{NodeLoad, Usage};
+    use tidal_core::resources::Resources;
+    use tidal_scheduler_extender::http::{filter_call, prioritize_call};
+
+    fn extender(now: SystemTime, names: &[String]) -> Extender {
+        let extender = match Extender::new(&ExtenderConfig::default(), Duration::from_secs(60)) {
+            Ok(e) => e,
+            Err(e) => panic!("{e}"),
+        };
+        extender
+            .cluster
+            .write()
+            .replace_nodes(names.iter().map(|name| NodeInfo {
+                name: name.clone(),
+                addresses: Vec::new(),
+                allocatable: Some(Resources {
+                    cpu_milli: 8000,
+                    memory_bytes: 32 << 30,
+                }),
+            }));
+        extender
+            .watching
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Idle, warm, over the average threshold, and at its peak threshold.
+        let loads = [(0.5, 1.0), (3.0, 4.0), (5.6, 5.8), (4.0, 6.5)];
+        let snapshot =
+            LoadSnapshot::from_loads(names.iter().zip(loads).map(|(name, (avg, peak))| {
+                let load = NodeLoad {
+                    cpu_cores: Usage { average: avg, peak },
+                    memory_bytes: Usage {
+                        average: 4e9,
+                        peak: 5e9,
+                    },
+                    capacity: None,
+                    sampled_at: now,
+                };
+                (name.clone(), load)
+            }));
+        extender.install_load(snapshot, now);
+        extender
+    }
+
+    /// The replay's extender calls answer exactly what the HTTP extender answers
+    /// kube-scheduler for the same pod, nodes and load.
+    #[test]
+    fn the_replay_judges_as_the_http_extender_does() {
+        let names: Vec<String> = (1..=4).map(|i| format!("node-{i}")).collect();
+        let now = SystemTime::now();
+        let (replay, http) = (extender(now, &names), extender(now, &names));
+        let mut pod: K8sPod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1"},
+            "spec": {"containers": [{"name": "main", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}
+        }))
+        .unwrap_or_default();
+        pod.metadata.uid = Some("u-1".to_string());
+        let body = Bytes::from(
+            serde_json::json!({"Pod": pod, "NodeNames": names, "Nodes": null}).to_string(),
+        );
+        let mut call = ExtenderCall {
+            extender: &replay,
+            names: &names,
+            pod: pod.clone(),
+            weight: 5,
+            now,
+        };
+        let all = [0, 1, 2, 3];
+        let passed: Vec<&str> = call
+            .filter(&all)
+            .iter()
+            .map(|&n| names[n].as_str())
+            .collect();
+        let answer: serde_json::Value =
+            serde_json::from_slice(&filter_call(&http, &body).unwrap_or_default())
+                .unwrap_or_default();
+        let http_passed: Vec<&str> = answer["NodeNames"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(passed, http_passed, "{answer}");
+        assert_eq!(passed, ["node-1", "node-2"], "the busy nodes are filtered");
+
+        let scores = call.prioritize(&all);
+        let answer: serde_json::Value =
+            serde_json::from_slice(&prioritize_call(&http, &body).unwrap_or_default())
+                .unwrap_or_default();
+        let http_scores: Vec<u8> = answer
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h["Score"].as_u64())
+                    .map(|s| s as u8)
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(scores, http_scores, "{answer}");
+        // Both assumed the pod onto the same best node.
+        for name in &names {
+            assert_eq!(
+                replay.cluster.read().recent_pods(name).len(),
+                http.cluster.read().recent_pods(name).len(),
+                "{name}"
+            );
+        }
+        assert_eq!(replay.cluster.read().recent_pods("node-1").len(), 1);
+    }
+}
