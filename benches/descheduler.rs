@@ -103,6 +103,7 @@ fn node(i: usize, now: SystemTime) -> NodeState {
             capacity: None,
             sampled_at: now,
         }),
+        unlisted_requests: Resources::default(),
     }
 }
 

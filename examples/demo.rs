@@ -9,6 +9,8 @@
 //! for three workloads; `tidal predict`'s pipeline pulls their history, finds their cycles,
 //! forecasts the next day, plans replicas and writes a chart.
 //!
+//! The simulator: a generated three-day cluster replayed under every policy, side by side.
+//!
 //! `--serve` keeps everything running afterwards so you can query it yourself.
 
 use std::collections::BTreeMap;
@@ -236,7 +238,31 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("\nRun `./scripts/demo --serve` to keep it running and query it yourself.");
     }
-    predictor_demo().await
+    predictor_demo().await?;
+    simulator_demo();
+    Ok(())
+}
+
+/// Three days of a generated cluster replayed under every policy: `tidal simulate`.
+fn simulator_demo() {
+    use tidal_simulator::engine::{Options, simulate};
+    use tidal_simulator::policy::Policy;
+    println!();
+    step("tidal simulate --scenario diurnal: three days of 48 nodes under each policy");
+    let trace = match tidal_simulator::scenario::build("diurnal", 7) {
+        Ok(trace) => trace,
+        Err(e) => return println!("  (the scenario could not be built: {e})"),
+    };
+    let policies = Policy::defaults(trace.workloads.iter().any(|w| w.hpa.is_some()));
+    let report = simulate(
+        &trace,
+        "scenario diurnal",
+        &policies,
+        &Options::default(),
+        &|_, _, _| {},
+    );
+    print!("{}", tidal_simulator::report::table(&report));
+    println!("Try `tidal simulate --scenario week --format html --output sim.html` for heatmaps.");
 }
 
 /// A week of three workloads' CPU in Prometheus, then `tidal predict`'s pipeline on it.

@@ -24,6 +24,7 @@ struct Args {
     nodes: usize,
     pods: usize,
     days: usize,
+    node_cpu: u32,
     policies: Vec<Policy>,
     keep: Option<PathBuf>,
 }
@@ -35,6 +36,7 @@ fn parse_args() -> Result<Args, String> {
         nodes: 60,
         pods: 1200,
         days: 7,
+        node_cpu: 16,
         policies: Vec::new(),
         keep: None,
     };
@@ -51,6 +53,9 @@ fn parse_args() -> Result<Args, String> {
             "--nodes" => args.nodes = value()?.parse().map_err(|e| format!("--nodes: {e}"))?,
             "--pods" => args.pods = value()?.parse().map_err(|e| format!("--pods: {e}"))?,
             "--days" => args.days = value()?.parse().map_err(|e| format!("--days: {e}"))?,
+            "--node-cpu" => {
+                args.node_cpu = value()?.parse().map_err(|e| format!("--node-cpu: {e}"))?
+            }
             "--policies" => {
                 args.policies = value()?
                     .split(',')
@@ -63,7 +68,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.shapes.as_os_str().is_empty() {
-        return Err("usage: simulate_outcome CRANE_CPU_DIR [--seeds 1,2,3] [--nodes N] [--pods N] [--days N] [--policies a,b] [--keep DIR]".into());
+        return Err("usage: simulate_outcome CRANE_CPU_DIR [--seeds 1,2,3] [--nodes N] [--pods N] [--days N] [--node-cpu N] [--policies a,b] [--keep DIR]".into());
     }
     Ok(args)
 }
@@ -90,17 +95,19 @@ impl Draw {
     }
 }
 
-/// One cluster: `nodes` nodes of 16 cores and 64 GiB; workloads whose per-replica CPU
+/// One cluster: `nodes` nodes of `--node-cpu` cores (16) and 4 GiB per core; workloads whose per-replica CPU
 /// follows one of the real shapes, rescaled to a drawn mean, shifted by up to 3 hours,
 /// with ±10 % noise; requests between a third and three times the mean use; PDBs,
 /// daily rollouts, batch CronJobs and two HPA workloads.
-fn trace_yaml(shapes: &[PathBuf], seed: u64, nodes: usize, pods: usize, days: usize) -> String {
+fn trace_yaml(shapes: &[PathBuf], seed: u64, args: &Args) -> String {
+    let (nodes, pods, days, cpu) = (args.nodes, args.pods, args.days, args.node_cpu);
     let mut draw = Draw(seed.wrapping_mul(7919));
     let mut yaml = String::new();
     let _ = writeln!(yaml, "duration: {days}d\nstep: 1m\nseed: {seed}");
     let _ = writeln!(
         yaml,
-        "nodes:\n  - {{name: node, count: {nodes}, cpu: \"16\", memory: 64Gi, pods: 110}}\nworkloads:"
+        "nodes:\n  - {{name: node, count: {nodes}, cpu: \"{cpu}\", memory: {}Gi, pods: 110}}\nworkloads:",
+        cpu * 4
     );
     let mut placed = 0;
     let mut w = 0;
@@ -170,7 +177,7 @@ fn main() -> Result<(), String> {
     }
     let mut summary = String::new();
     for &seed in &args.seeds {
-        let yaml = trace_yaml(&shapes, seed, args.nodes, args.pods, args.days);
+        let yaml = trace_yaml(&shapes, seed, &args);
         if let Some(dir) = &args.keep {
             let path = dir.join(format!("seed-{seed}.yaml"));
             std::fs::write(&path, &yaml).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -33,6 +33,9 @@ pub struct NodeState {
     /// Recent average and peak, as the scheduler extender judges a node: what decides
     /// whether the node can take an evicted pod.
     pub recent: Option<NodeLoad>,
+    /// Requests of pods on the node that `pods` leaves out: zero for a full snapshot; a
+    /// partial one (the simulator lists only the pods of hot nodes) keeps fit checks right.
+    pub unlisted_requests: Resources,
 }
 
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use kube::api::ListParams;
 use kube::{Api, Resource};
 use tidal_core::load::LoadSnapshot;
 use tidal_core::node_identity::NodeInfo;
-use tidal_core::resources::{node_allocatable, pod_requests};
+use tidal_core::resources::{Resources, node_allocatable, pod_requests};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 
 use crate::model::{
@@ -119,6 +119,7 @@ fn node_state(node: &Node, figures: &Figures) -> Option<NodeState> {
         allocatable: node_allocatable(node),
         sustained,
         recent: figures.recent.for_node(&info).cloned(),
+        unlisted_requests: Resources::default(),
     })
 }
 

@@ -128,7 +128,7 @@ fn by_node(pods: &[PodState]) -> BTreeMap<&str, Vec<&PodState>> {
 fn add_requests(nodes: &mut [Projected<'_>], pods: &BTreeMap<&str, Vec<&PodState>>) {
     for node in nodes {
         let on_node = pods.get(node.state.name.as_str()).into_iter().flatten();
-        node.requested = on_node.map(|p| p.requests).sum();
+        node.requested = node.state.unlisted_requests + on_node.map(|p| p.requests).sum();
     }
 }
 

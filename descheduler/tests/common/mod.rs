@@ -96,6 +96,7 @@ pub fn node_with(
             capacity: None,
             sampled_at: now(),
         }),
+        unlisted_requests: Resources::default(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use tidal_core::load::{Capacity, LoadConfig};
+use tidal_core::resources::Resources;
 use tidal_core::scoring::{MissingMetrics, Scorer};
 use tidal_core::usage::PodUsage;
 use tidal_descheduler::model::{
@@ -62,23 +63,30 @@ impl Descheduling {
         self.execute(world, chosen);
     }
 
-    /// The planner's choices, as pod ids; nothing when no node is hot (the planner
-    /// would find nothing, and gathering a snapshot is the costly part).
+    /// The planner's choices, as pod ids. Only the pods of hot nodes are listed (the
+    /// others cannot move and count by their requests), and without a hot node the
+    /// planner is not called: it would find nothing, and gathering is the costly part.
     fn tidal(&self, world: &World<'_, '_>) -> Vec<usize> {
         let now = world.now();
         let hot = self.policy.classification.hot;
         let deviation = self.policy.classification.mode == ThresholdMode::Deviation;
-        let any_hot = world.nodes.iter().enumerate().any(|(n, node)| {
-            world.history.sustained(n, now).is_some_and(|s| {
-                let cpu = s.cpu_cores * 1000.0 / node.allocatable.cpu_milli.max(1) as f64;
-                let memory = s.memory_bytes / node.allocatable.memory_bytes.max(1) as f64;
-                cpu > hot.cpu || memory > hot.memory
+        let listed: Vec<bool> = world
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                deviation
+                    || world.history.sustained(n, now).is_some_and(|s| {
+                        let cpu = s.cpu_cores * 1000.0 / node.allocatable.cpu_milli.max(1) as f64;
+                        let memory = s.memory_bytes / node.allocatable.memory_bytes.max(1) as f64;
+                        cpu > hot.cpu || memory > hot.memory
+                    })
             })
-        });
-        if !(any_hot || deviation) {
+            .collect();
+        if !listed.contains(&true) {
             return Vec::new();
         }
-        let (snapshot, ids) = snapshot(world);
+        let (snapshot, ids) = snapshot(world, &listed);
         let cooldowns: BTreeMap<WorkloadRef, SystemTime> = self
             .cooldowns
             .iter()
@@ -197,30 +205,20 @@ fn usage(pod: &Pod) -> PodUsage {
 }
 
 /// What `tidal deschedule` would gather now: nodes with their sustained and recent
-/// load, bound pods with owners and usage, budgets and replica counts. Returns the
-/// pod ids by uid too.
-fn snapshot(world: &World<'_, '_>) -> (ClusterSnapshot, BTreeMap<String, usize>) {
+/// load, budgets and replica counts, and the bound pods of the nodes in `listed` (the
+/// hot ones: only their pods can move) with owners and usage; the other pods count by
+/// their requests. Returns the pod ids by uid too.
+fn snapshot(world: &World<'_, '_>, listed: &[bool]) -> (ClusterSnapshot, BTreeMap<String, usize>) {
     let prepared: &Prepared<'_> = world.prepared;
     let trace = prepared.trace;
     let now = world.now();
-    let nodes = world
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(n, state)| NodeState {
-            node: prepared.nodes[n].clone(),
-            name: trace.nodes[n].name.clone(),
-            allocatable: state.allocatable,
-            sustained: world.history.sustained(n, now),
-            recent: world
-                .history
-                .node_load(n, Capacity::from_resources(state.allocatable), now),
-        })
-        .collect();
-    let mut pods = Vec::with_capacity(world.pods.len());
+    let mut pods = Vec::new();
     let mut ids = BTreeMap::new();
+    let mut listed_requests = vec![Resources::default(); world.nodes.len()];
     for (id, pod) in world.pods.iter() {
-        let Some(node) = pod.node else { continue };
+        let Some(node) = pod.node.filter(|&n| listed[n as usize]) else {
+            continue;
+        };
         let w = pod.workload as usize;
         let spec = &trace.workloads[w];
         let name = pod_name(prepared, pod);
@@ -237,6 +235,7 @@ fn snapshot(world: &World<'_, '_>) -> (ClusterSnapshot, BTreeMap<String, usize>)
         } else {
             prepared.time_at(0) - Duration::from_secs(86_400)
         };
+        listed_requests[node as usize] += spec.requests;
         ids.insert(uid.clone(), id);
         pods.push(PodState {
             pod: object,
@@ -254,6 +253,21 @@ fn snapshot(world: &World<'_, '_>) -> (ClusterSnapshot, BTreeMap<String, usize>)
             created_at,
         });
     }
+    let nodes = world
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(n, state)| NodeState {
+            node: prepared.nodes[n].clone(),
+            name: trace.nodes[n].name.clone(),
+            allocatable: state.allocatable,
+            sustained: world.history.sustained(n, now),
+            recent: world
+                .history
+                .node_load(n, Capacity::from_resources(state.allocatable), now),
+            unlisted_requests: state.requested - listed_requests[n],
+        })
+        .collect();
     let mut budgets = Vec::new();
     let mut workloads = BTreeMap::new();
     for (w, spec) in trace.workloads.iter().enumerate() {
@@ -292,12 +306,12 @@ fn snapshot(world: &World<'_, '_>) -> (ClusterSnapshot, BTreeMap<String, usize>)
 /// LowNodeUtilization's choices this run, as pod ids.
 fn lnu_plan(world: &World<'_, '_>, real_usage: bool) -> Vec<usize> {
     let trace = world.prepared.trace;
-    let mut usage = vec![tidal_core::resources::Resources::default(); world.nodes.len()];
+    let mut usage = vec![Resources::default(); world.nodes.len()];
     let mut pods = Vec::with_capacity(world.pods.len());
     for (id, pod) in world.pods.iter() {
         let Some(node) = pod.node else { continue };
         let spec = &trace.workloads[pod.workload as usize];
-        let used = tidal_core::resources::Resources {
+        let used = Resources {
             cpu_milli: (pod.cpu_average() * 1000.0) as i64,
             memory_bytes: f64::from(pod.memory) as i64,
         };

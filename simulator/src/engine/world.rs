@@ -355,11 +355,18 @@ impl<'p, 't> World<'p, 't> {
         };
         placement.refresh(self);
         let mut unplaced = Vec::new();
+        // Within a pass, nodes only fill up: once a workload's pod fits nowhere, its
+        // other pending pods (identical) would not either.
+        let mut stuck = vec![false; workloads.len()];
         for id in queue {
             let Some(pod) = self.pods.get(id) else {
                 continue;
             };
             let w = pod.workload as usize;
+            if stuck[w] {
+                unplaced.push(id);
+                continue;
+            }
             let choice = if workloads[w].kind == Kind::DaemonSet {
                 self.daemon_node(w)
             } else {
@@ -367,7 +374,10 @@ impl<'p, 't> World<'p, 't> {
             };
             match choice {
                 Some(node) => self.bind(Some(&mut placement), id, node),
-                None => unplaced.push(id),
+                None => {
+                    stuck[w] = true;
+                    unplaced.push(id);
+                }
             }
         }
         self.placement = Some(placement);
