@@ -248,21 +248,27 @@ fn simulator_demo() {
     use tidal_simulator::engine::{Options, simulate};
     use tidal_simulator::policy::Policy;
     println!();
-    step("tidal simulate --scenario diurnal: three days of 48 nodes under each policy");
-    let trace = match tidal_simulator::scenario::build("diurnal", 7) {
+    step(
+        "tidal simulate --scenario mixed: three days of 36 nodes and 90 services under each policy",
+    );
+    let trace = match tidal_simulator::scenario::build("mixed", 7) {
         Ok(trace) => trace,
         Err(e) => return println!("  (the scenario could not be built: {e})"),
     };
     let policies = Policy::defaults(trace.workloads.iter().any(|w| w.hpa.is_some()));
     let report = simulate(
         &trace,
-        "scenario diurnal",
+        "scenario mixed",
         &policies,
         &Options::default(),
         &|_, _, _| {},
     );
     print!("{}", tidal_simulator::report::table(&report));
-    println!("Try `tidal simulate --scenario week --format html --output sim.html` for heatmaps.");
+    println!(
+        "Where Tidal loses: `--scenario diurnal` (two tiers of 40 under-requested replicas that \
+         peak together and roll daily) places worse than requests; see BENCHMARKS.md.\n\
+         Try `tidal simulate --scenario week --format html --output sim.html` for heatmaps."
+    );
 }
 
 /// A week of three workloads' CPU in Prometheus, then `tidal predict`'s pipeline on it.

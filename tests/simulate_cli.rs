@@ -159,7 +159,7 @@ fn list_scenarios_names_them() {
     let out = tidal(&["simulate", "--list-scenarios"]);
     assert!(out.status.success());
     let list = text(&out.stdout);
-    for name in ["diurnal", "week", "batch-churn", "hpa"] {
+    for name in ["diurnal", "week", "batch-churn", "mixed", "hpa"] {
         assert!(list.contains(name), "{list}");
     }
 }

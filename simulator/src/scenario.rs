@@ -38,6 +38,11 @@ const SCENARIOS: &[(&str, &str)] = &[
         "3 days of steady services beside a dozen CronJobs every 30m-2h running 10-40 min",
     ),
     (
+        "mixed",
+        "3 days of 90 mid-size services with drawn sizes, peak hours and request accuracy \
+         (from half to three times their use), PDBs and rollouts",
+    ),
+    (
         "hpa",
         "7 days of four HPA workloads with strong daily peaks beside steady services \
          (history for the predictor: compare hpa with hpa+predict)",
@@ -55,6 +60,7 @@ pub fn build(name: &str, seed: u64) -> Result<Trace, String> {
         "diurnal" => diurnal(seed, 3, false),
         "week" => diurnal(seed, 7, true),
         "batch-churn" => batch_churn(seed),
+        "mixed" => mixed(seed),
         "hpa" => hpa(seed),
         _ => {
             let known: Vec<&str> = SCENARIOS.iter().map(|&(name, _)| name).collect();
@@ -499,6 +505,59 @@ fn batch_churn(seed: u64) -> Trace {
             (every, run_for),
         ));
     }
+    trace(seed, days, workloads)
+}
+
+/// Many mid-size services, each drawn from the seed: replicas, mean use, peak hour and
+/// swing of its daily curve, and requests from half to three times its mean use. Unlike
+/// the web mix, no tier of dozens of replicas peaks at one hour.
+fn mixed(seed: u64) -> Trace {
+    let days = 3;
+    let mut generator = Generator::new(seed, days, None);
+    let mut workloads = Vec::new();
+    let namespaces = ["shop", "search", "payments", "media", "analytics", "auth"];
+    for i in 0..90 {
+        let rng = &mut generator.rng;
+        let replicas = rng.random_range(2..=8u32);
+        let mean = (rng.random_range(0.15f64.ln()..1.5f64.ln())).exp();
+        let daily = Daily {
+            mean,
+            peak_hour: rng.random_range(8.0..22.0),
+            swing: rng.random_range(0.4..1.0),
+            spikes: rng.random_range(0..2usize),
+        };
+        let ratio = (rng.random_range(0.5f64.ln()..3.0f64.ln())).exp();
+        let cpu_milli = ((mean * ratio * 1000.0).round() as i64).max(50);
+        let used_mi = rng.random_range(256..4096i64);
+        let restarts = rng.random_range(0.0..1.0) < 0.4;
+        let pdb = replicas >= 3 && rng.random_range(0.0..1.0) < 0.7;
+        let usage = generator.cpu_and_memory(daily, 0.1, used_mi * MI);
+        let name = format!("svc-{i:02}");
+        let namespace = namespaces[i % namespaces.len()];
+        let mut w = workload(
+            namespace,
+            &name,
+            Deployment,
+            replicas,
+            (cpu_milli, used_mi * MI * 5 / 4),
+            usage,
+        );
+        if restarts {
+            w.restart_every = Some(STEPS_PER_DAY);
+        }
+        if pdb {
+            w.pdb = max_unavailable(1);
+        }
+        workloads.push(w);
+    }
+    workloads.push(node_agent());
+    workloads.push(cronjob(
+        ("batch", "report"),
+        12,
+        (2000, 4 * GI),
+        (1.7, 3.0 * GI as f64),
+        (2 * STEPS_PER_HOUR, 30),
+    ));
     trace(seed, days, workloads)
 }
 
