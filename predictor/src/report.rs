@@ -111,6 +111,18 @@ fn row(r: &TargetReport) -> [String; 9] {
             c.gaps_filled, c.gaps_left, c.outliers_replaced
         ));
     }
+    if let Some(c) = r.cleaning.filter(|c| c.step != f.step) {
+        let how = if c.step < f.step {
+            "averaged into"
+        } else {
+            "forecast at its own"
+        };
+        notes.push(format!(
+            "history every {} {how} {} steps",
+            crate::forecast::format_seconds(c.step),
+            crate::forecast::format_seconds(f.step)
+        ));
+    }
     [
         r.id.clone(),
         cycles,

@@ -47,8 +47,13 @@ fn analyse_one(input: &Input, config: &PredictorConfig) -> Analysed {
         problems: Vec::new(),
     };
     let options = config.forecast_options();
+    // Cleaned on the data's own step: the forecast then averages finer history into the
+    // model step, and runs coarser history at its own step; snapping onto the model
+    // step would keep one sample in five of 1-minute data, or invent points between
+    // half-hourly ones. A lone sample has no step of its own: the model's is used, and
+    // the forecast then says how much more history it needs.
     let clean = CleanOptions {
-        step: Some(options.step),
+        step: (input.samples.len() < 2).then_some(options.step),
         ..CleanOptions::default()
     };
     let series = match regularize_with(&input.samples, &clean) {

@@ -451,3 +451,57 @@ proptest! {
         }
     }
 }
+
+mod resampling_in_a_run {
+    use tidal_predictor::config::PredictorConfig;
+    use tidal_predictor::run::{Input, analyse};
+
+    fn run(samples: Vec<(i64, f64)>) -> tidal_predictor::report::TargetReport {
+        let input = Input {
+            id: "csv".to_string(),
+            unit: "cores".to_string(),
+            samples,
+        };
+        let mut analysed = analyse(&[input], &PredictorConfig::default());
+        analysed.remove(0).report
+    }
+
+    /// One-minute history rising 0, 2.5, 5, 7.5, 10 in every 5 minutes: the 5-minute model
+    /// sees the averages (5), not the sample nearest each grid point (always 0).
+    #[test]
+    fn finer_history_is_averaged_into_the_model_step() {
+        let start = 1_700_000_400;
+        let samples = (0..3 * 1440)
+            .map(|i| (start + i * 60, (i % 5) as f64 * 2.5))
+            .collect();
+        let report = run(samples);
+        let forecast = report.forecast.expect("a forecast");
+        assert_eq!(forecast.step, 300);
+        assert_eq!(report.cleaning.map(|c| c.step), Some(60));
+        for &v in &forecast.p50 {
+            assert!(
+                (4.9..=5.1).contains(&v),
+                "p50 {v}: not the 5-minute average"
+            );
+        }
+    }
+
+    /// Half-hourly history is forecast at 30 minutes, with no invented points between.
+    #[test]
+    fn coarser_history_keeps_its_own_step() {
+        let start = 1_700_002_800;
+        let samples = (0..14 * 48)
+            .map(|i| {
+                let hour = (i % 48) as f64 / 2.0;
+                (
+                    start + i * 1800,
+                    10.0 + (hour / 24.0 * std::f64::consts::TAU).sin(),
+                )
+            })
+            .collect();
+        let report = run(samples);
+        let forecast = report.forecast.expect("a forecast");
+        assert_eq!(forecast.step, 1800);
+        assert_eq!(forecast.p50.len(), 48);
+    }
+}
