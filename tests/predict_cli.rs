@@ -146,6 +146,12 @@ fn csv_files_forecast_as_table_json_and_csv() {
     assert_eq!(forecast["start"], START + 4 * DAY);
     assert_eq!(forecast["step"], STEP);
     assert_eq!(forecast["p50"].as_array().map(Vec::len), Some(144));
+    // Each step also comes with its time.
+    let points = forecast["points"].as_array().expect("points");
+    assert_eq!(points.len(), 144);
+    assert_eq!(points[1]["ts"], START + 4 * DAY + STEP);
+    assert_eq!(points[1]["p50"], forecast["p50"][1]);
+    assert_eq!(points[1]["p99"], forecast["p99"][1]);
     assert!(has_daily_cycle(forecast), "{forecast:#}");
     assert_eq!(web_report["cleaning"]["points_in"], 4 * 288);
     assert!(

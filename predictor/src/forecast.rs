@@ -300,7 +300,29 @@ pub struct Forecast {
     pub residuals: usize,
 }
 
+/// One forecast step with its time, as the JSON output lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    /// Unix seconds.
+    pub ts: i64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
 impl Forecast {
+    /// Every step with its time.
+    pub fn points(&self) -> Vec<Point> {
+        (0..self.p50.len())
+            .map(|i| Point {
+                ts: self.time_at(i),
+                p50: self.p50[i],
+                p90: self.p90.get(i).copied().unwrap_or(f64::NAN),
+                p99: self.p99.get(i).copied().unwrap_or(f64::NAN),
+            })
+            .collect()
+    }
+
     /// The time and p50 value of the highest p50 step, if any.
     pub fn peak(&self) -> Option<(i64, f64)> {
         // The first of equal maxima: a plateau's peak comes when it starts.

@@ -169,8 +169,19 @@ fn short_time(t: i64) -> String {
 }
 
 /// Every report as one JSON document.
+/// Each forecast also lists its steps as `points`: `{"ts", "p50", "p90", "p99"}`.
 pub fn json(reports: &[TargetReport]) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(&serde_json::json!({ "targets": reports }))
+    let mut targets = serde_json::to_value(reports)?;
+    let values = targets.as_array_mut().into_iter().flatten();
+    for (value, report) in values.zip(reports) {
+        let forecast = value
+            .get_mut("forecast")
+            .and_then(serde_json::Value::as_object_mut);
+        if let (Some(object), Some(f)) = (forecast, &report.forecast) {
+            object.insert("points".to_string(), serde_json::to_value(f.points())?);
+        }
+    }
+    serde_json::to_string_pretty(&serde_json::json!({ "targets": targets }))
 }
 
 /// One row per target and forecast step: `target,ts,time,p50,p90,p99,planned` (`planned` is the
