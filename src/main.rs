@@ -82,7 +82,8 @@ enum Command {
     /// and nodes ahead of predicted peaks, and with --apply hold HPA floors.
     ///
     /// Exit codes: 0 every target was forecast (and with --apply every floor applied); 2 some
-    /// were not (the output and log say why); 1 nothing could be done.
+    /// were not (the output and log say why), or the options contradict each other; 1 nothing
+    /// could be done.
     Predict(predict::PredictArgs),
     /// FinOps cost report from Prometheus: cost per namespace, workload and node (OpenCost's
     /// max(request, usage) × price), idle cost, right-sizing and pre-scaling savings.
@@ -107,7 +108,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, plainly: a log line too would say it twice.
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -144,7 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 match kube_config(kubeconfig).await.and_then(client) {
                     Ok(client) => Some(client),
                     Err(e) => {
-                        tracing::warn!(error = %e, "no Kubernetes access; running without watches (pass --kubeconfig or run in a cluster)");
+                        tracing::warn!(
+                            "no Kubernetes access ({e}); pass --kubeconfig, run in a cluster, \
+                             or --no-kube to run without it on purpose"
+                        );
                         None
                     }
                 }
@@ -280,8 +284,12 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -25,8 +25,9 @@ pub struct PredictArgs {
     /// How far ahead to forecast, e.g. 24h; overrides predictor.horizon.
     #[arg(long, value_parser = humantime::parse_duration)]
     horizon: Option<Duration>,
-    /// How much history to learn from, e.g. 14d; overrides predictor.history.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// How much history to learn from, e.g. 14d; overrides predictor.history (not with
+    /// --csv: a file is forecast from all it holds).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "csv")]
     history: Option<Duration>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -39,7 +40,7 @@ pub struct PredictArgs {
     chart: Option<PathBuf>,
     /// Plan replicas for every target without a prescale rule: the demand one replica
     /// should carry, in the target's unit (e.g. 0.5 cores).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = positive_amount)]
     target_per_replica: Option<f64>,
     /// With --target-per-replica: the fewest replicas to plan.
     #[arg(long, default_value_t = 1)]
@@ -58,6 +59,16 @@ pub struct PredictArgs {
     kubeconfig: Option<PathBuf>,
 }
 
+fn positive_amount(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a positive amount; give the demand one replica carries in the \
+             target's unit, e.g. 0.5 for half a core"
+        )),
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Table,
@@ -73,6 +84,10 @@ pub async fn run(
     prometheus: &PrometheusConfig,
     mut config: PredictorConfig,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(problem) = misuse(&args, &config) {
+        eprintln!("error: {problem}");
+        return Ok(ExitCode::from(2));
+    }
     if let Some(h) = args.horizon {
         config.horizon = h;
     }
@@ -247,6 +262,24 @@ fn from_csv(path: &Path) -> anyhow::Result<Input> {
 }
 
 /// A prescale rule for every input without one, from the command line.
+/// Option combinations that would be ignored or make no plan, caught before any work.
+fn misuse(args: &PredictArgs, config: &PredictorConfig) -> Option<String> {
+    if args.min_replicas > args.max_replicas {
+        return Some(format!(
+            "--min-replicas ({}) is above --max-replicas ({}); lower the one or raise the other",
+            args.min_replicas, args.max_replicas
+        ));
+    }
+    if args.apply && config.prescale.is_empty() {
+        return Some(
+            "--apply raises the HPAs that predictor.prescale rules name, and the config has no \
+             such rule; add one (see `tidal config`) or drop --apply"
+                .to_string(),
+        );
+    }
+    None
+}
+
 fn add_plans(config: &mut PredictorConfig, inputs: &[Input], target: f64, min: u32, max: u32) {
     for input in inputs {
         if config.prescale.iter().any(|r| r.target == input.id) {

@@ -37,6 +37,10 @@ fn config_prints_the_defaults_and_overrides() {
     let yaml = text(&out.stdout);
     assert!(yaml.contains("url: http://prom.example:9090"), "{yaml}");
     assert!(yaml.contains("on_missing_metrics: fail-open"), "{yaml}");
+    // Durations as a person types them.
+    for line in ["history: 14d", "max_age: 1m", "refresh_interval: 15s", "cooldown: 30m"] {
+        assert!(yaml.contains(line), "{line} missing:\n{yaml}");
+    }
 }
 
 #[test]
@@ -232,4 +236,18 @@ fn deschedule_without_a_cluster_evicts_nothing_and_exits_1() {
         err.contains("cannot reach the cluster") && err.contains("nothing was evicted"),
         "{err}"
     );
+}
+
+#[test]
+fn an_error_is_printed_once_and_without_colour_codes_off_a_terminal() {
+    // stderr is a pipe here, as when a CronJob's log is collected.
+    let out = tidal(&["--prometheus-url", "http://127.0.0.1:1", "predict"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes off a terminal: {err:?}"
+    );
+    let errors = err.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "{err}");
 }

@@ -731,3 +731,46 @@ async fn apply_raises_the_hpa_floor_and_dry_run_changes_nothing() -> anyhow::Res
     api.shutdown().await;
     Ok(())
 }
+
+#[test]
+fn options_that_would_be_ignored_or_plan_nothing_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = daily_csv(dir.path(), "good.csv", 3, 1.0, 7);
+    let csv = path_str(&good);
+    let refused = |args: &[&str], expect: &str| {
+        let out = tidal(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} forecast anyway");
+    };
+    refused(
+        &["predict", "--csv", csv, "--target-per-replica", "0"],
+        "not a positive amount",
+    );
+    refused(
+        &["predict", "--csv", csv, "--target-per-replica", "-1"],
+        "not a positive amount",
+    );
+    refused(
+        &[
+            "predict",
+            "--csv",
+            csv,
+            "--target-per-replica",
+            "1",
+            "--min-replicas",
+            "10",
+            "--max-replicas",
+            "2",
+        ],
+        "--min-replicas (10) is above --max-replicas (2)",
+    );
+    refused(&["predict", "--csv", csv, "--history", "3d"], "--history");
+    refused(&["predict", "--csv", csv, "--apply"], "predictor.prescale");
+}

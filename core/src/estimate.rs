@@ -20,7 +20,7 @@ use crate::resources::{pod_limits, pod_requests};
 pub struct EstimationConfig {
     /// How long after binding a pod counts by its estimate: until the load's
     /// averages fully contain it.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text")]
     pub window: Duration,
     pub cpu_scaling_factor: f64,
     pub memory_scaling_factor: f64,

@@ -19,7 +19,7 @@ pub struct LoadConfig {
     /// often `IP:port`) or a label such as `node` that carries the node name.
     pub node_label: String,
     /// A load sampled longer ago than this is stale.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text")]
     pub max_age: Duration,
     pub queries: LoadQueries,
 }

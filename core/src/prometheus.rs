@@ -16,7 +16,7 @@ pub struct PrometheusConfig {
     /// Base URL of the HTTP API, without `/api/v1`.
     pub url: String,
     /// Timeout of one query, connecting included.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text")]
     pub timeout: Duration,
     /// File holding a bearer token; read on every query so rotated tokens are picked up.
     pub bearer_token_file: Option<PathBuf>,
@@ -52,10 +52,12 @@ pub struct BasicAuth {
 pub enum PrometheusError {
     #[error("invalid Prometheus configuration: {0}")]
     Config(String),
+    /// `cause` is the innermost error (connection refused, a DNS or TLS failure), which
+    /// is what tells one failure from another; reqwest's own message is the same for all.
     #[error(
-        "cannot reach Prometheus at {url}: {source}; check prometheus.url (or --prometheus-url) and that Prometheus is running"
+        "cannot reach Prometheus at {url}: {cause}; check prometheus.url (or --prometheus-url) and that Prometheus is running"
     )]
-    Unreachable { url: String, source: reqwest::Error },
+    Unreachable { url: String, cause: String },
     #[error(
         "Prometheus at {url} did not answer within {timeout:?}; raise prometheus.timeout or check its load"
     )]
@@ -290,10 +292,20 @@ impl PrometheusClient {
         } else {
             PrometheusError::Unreachable {
                 url: self.base.clone(),
-                source,
+                cause: root_cause(&source),
             }
         }
     }
+}
+
+/// The last error of a chain: `tcp connect error: Connection refused (os error 111)`, `dns
+/// error: failed to lookup address information`, `invalid peer certificate: UnknownIssuer`.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
 }
 
 fn read_secret(path: &Path) -> Result<String, PrometheusError> {

@@ -27,7 +27,7 @@ use crate::prometheus::{PrometheusClient, PrometheusError, Sample, sample_time};
 pub struct SustainedConfig {
     /// How long a load must last to count: the queries take the lowest 5-minute
     /// average over this window. Filled into `{window}` in the queries.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::duration_text")]
     pub window: Duration,
     pub queries: SustainedQueries,
 }

@@ -84,10 +84,10 @@ pub struct Policy {
     pub limits: Limits,
     /// Pods younger than this stay: they may still be warming up, and moving them
     /// right after they started is churn.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub min_pod_age: Duration,
     /// A workload evicted from is left alone for this long, across runs.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub cooldown: Duration,
     /// After the planned evictions, at least this fraction of a workload's desired
     /// replicas must still be ready (on top of any PodDisruptionBudget).

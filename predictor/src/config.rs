@@ -30,11 +30,11 @@ use crate::plan::{NodePlanConfig, PlanConfig};
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PredictorConfig {
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub history: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub step: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub horizon: Duration,
     /// Backtest origins per series (one horizon apart).
     pub origins: usize,
@@ -47,7 +47,7 @@ pub struct PredictorConfig {
     pub prescale: Vec<PrescaleRule>,
     pub node_pools: Vec<NodePoolRule>,
     /// Time between `--apply` runs: each run holds the floor the plan needs until the next.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub apply_interval: Duration,
 }
 

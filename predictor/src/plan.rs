@@ -42,10 +42,10 @@ pub struct PlanConfig {
     pub min_replicas: u32,
     pub max_replicas: u32,
     /// Raise this long before the need (pod start-up and warm-up time).
-    #[serde(default = "default_lead", with = "humantime_serde")]
+    #[serde(default = "default_lead", with = "tidal_core::duration_text")]
     pub lead: Duration,
     /// Scale down only once the need has stayed lower this long.
-    #[serde(default = "default_hold", with = "humantime_serde")]
+    #[serde(default = "default_hold", with = "tidal_core::duration_text")]
     pub hold: Duration,
 }
 
@@ -95,10 +95,10 @@ pub struct NodePlanConfig {
     pub min_nodes: u32,
     pub max_nodes: u32,
     /// Raise this long before the need (node provisioning time).
-    #[serde(default = "default_lead", with = "humantime_serde")]
+    #[serde(default = "default_lead", with = "tidal_core::duration_text")]
     pub lead: Duration,
     /// Scale down only once the need has stayed lower this long.
-    #[serde(default = "default_hold", with = "humantime_serde")]
+    #[serde(default = "default_hold", with = "tidal_core::duration_text")]
     pub hold: Duration,
 }
 

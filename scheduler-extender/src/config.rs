@@ -15,7 +15,7 @@ pub struct ExtenderConfig {
     /// Prefix of the verbs: `{path_prefix}/filter`, `{path_prefix}/prioritize`.
     pub path_prefix: String,
     /// How often load is re-read from Prometheus.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub refresh_interval: Duration,
     pub on_missing_metrics: MissingMetrics,
     pub thresholds: Thresholds,

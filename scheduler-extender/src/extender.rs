@@ -78,6 +78,8 @@ pub struct Extender {
     /// Whether a Kubernetes watch keeps `cluster` up to date; without it nodes are
     /// learned from full-`Nodes` requests.
     pub watching: std::sync::atomic::AtomicBool,
+    /// Whether a request to an unknown path has been logged (once is enough).
+    pub unknown_path_logged: std::sync::atomic::AtomicBool,
 }
 
 /// The nodes of one request, in the form they were sent.
@@ -158,6 +160,7 @@ impl Extender {
             last_decision: ArcSwapOption::empty(),
             metrics: Metrics::default(),
             watching: std::sync::atomic::AtomicBool::new(false),
+            unknown_path_logged: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

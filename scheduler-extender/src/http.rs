@@ -1,12 +1,13 @@
 //! HTTP routes: the two extender verbs, health, metrics and the debug view.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -18,6 +19,11 @@ use crate::metrics::{RequestLabels, VerbLabels};
 use crate::wire::{ExtenderArgs, FailedNodes, FilterResult, HostPriority, NodeListOut};
 
 pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
+    let served = format!(
+        "this extender serves POST {prefix}/filter and POST {prefix}/prioritize \
+         (extender.path_prefix), and GET /healthz, /readyz, /metrics and /debug/nodes; \
+         if kube-scheduler sent this, its extender urlPrefix does not match extender.path_prefix"
+    );
     Router::new()
         .route(&format!("{prefix}/filter"), post(filter))
         .route(&format!("{prefix}/prioritize"), post(prioritize))
@@ -25,8 +31,27 @@ pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> R
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/debug/nodes", get(crate::debug::nodes))
+        .fallback(
+            move |State(ext): State<Arc<Extender>>, method: Method, uri: Uri| {
+                let served = served.clone();
+                async move { unknown_path(&ext, &method, &uri, &served) }
+            },
+        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(extender)
+}
+
+/// A path nobody serves: a 404 that names the served paths, counted, and logged the first
+/// time (a misconfigured scheduler sends one per pod).
+fn unknown_path(ext: &Extender, method: &Method, uri: &Uri, served: &str) -> Response {
+    ext.metrics.unknown_paths.inc();
+    let message = format!("no such path: {method} {}; {served}", uri.path());
+    if !ext.unknown_path_logged.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "{message} (logged once; tidal_extender_unknown_path_requests_total counts them)"
+        );
+    }
+    error_response(StatusCode::NOT_FOUND, &message)
 }
 
 async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {

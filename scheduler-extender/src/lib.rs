@@ -62,10 +62,9 @@ pub fn start(options: &Options) -> anyhow::Result<(Arc<Extender>, JoinSet<()>)> 
             tasks.spawn(watch::nodes(extender.clone(), client.clone()));
             tasks.spawn(watch::pods(extender.clone(), client.clone()));
         }
-        None => tracing::warn!(
-            "no Kubernetes access (no kubeconfig, not in a cluster): running without node and \
-             pod watches; nodes are learned from full-Nodes requests, and only this extender's \
-             own placements count against herding"
+        None => tracing::info!(
+            "running without node and pod watches: nodes are learned from full-Nodes requests, \
+             and only this extender's own placements count against herding"
         ),
     }
     Ok((extender, tasks))

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub filtered_nodes: Counter,
     pub unknown_load_verdicts: Family<PolicyLabels, Counter>,
     pub overload_waivers: Counter,
+    pub unknown_paths: Counter,
     pub refreshes: Counter,
     pub refresh_errors: Counter,
     pub load_age_seconds: Gauge<f64, AtomicU64>,
@@ -56,6 +57,7 @@ impl Default for Metrics {
             filtered_nodes: Counter::default(),
             unknown_load_verdicts: Family::default(),
             overload_waivers: Counter::default(),
+            unknown_paths: Counter::default(),
             refreshes: Counter::default(),
             refresh_errors: Counter::default(),
             load_age_seconds: Gauge::default(),
@@ -90,6 +92,11 @@ impl Default for Metrics {
             "overload_waivers",
             "Filter calls where every node was over a load threshold and all were let through",
             m.overload_waivers.clone(),
+        );
+        registry.register(
+            "unknown_path_requests",
+            "Requests to paths the extender does not serve (a scheduler's urlPrefix that does not match)",
+            m.unknown_paths.clone(),
         );
         registry.register(
             "load_refreshes",

@@ -155,6 +155,40 @@ async fn all_nodes_failing_still_carries_node_names() {
 }
 
 #[tokio::test]
+async fn an_unknown_path_names_the_served_ones_and_is_counted() {
+    let server = server(ExtenderConfig::default()).await;
+    let http = reqwest::Client::new();
+    let url = &server.url;
+    for _ in 0..2 {
+        let answer = http
+            .post(format!("{url}/filter"))
+            .body(NAMES_FIXTURE)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 404);
+        let body: Value = answer.json().await.expect("a JSON body");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("POST /filter") && error.contains("POST /scheduler/filter"),
+            "{error}"
+        );
+    }
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("tidal_extender_unknown_path_requests_total 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn load_never_refuses_every_node_unless_told_to() {
     let mut config = ExtenderConfig::default();
     config.thresholds.cpu.average = 0.01;

@@ -26,10 +26,10 @@ pub use rightsize::RightsizeConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct CostConfig {
     /// How far back the report looks (`--window`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub window: Duration,
     /// Time between points of the range queries: pods are costed per step they ran in.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub resolution: Duration,
     /// Rows in each Markdown/HTML table; CSV and JSON have every row.
     pub top: usize,

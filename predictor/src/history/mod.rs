@@ -97,13 +97,16 @@ pub struct FetchOptions {
     /// Tries per query, the first included; only transient failures are retried.
     pub attempts: u32,
     /// Wait before the first retry; doubled before each further one.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "tidal_core::duration_text")]
     pub initial_backoff: Duration,
     /// Targets fetched at once; each has one query in flight.
     pub concurrency: usize,
     /// Window of CPU `rate()`; absent: the step, at least 5 minutes, so each sample
     /// averages the usage since the previous one and short scrape gaps do not matter.
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "tidal_core::duration_text::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rate_window: Option<Duration>,
 }
 
@@ -138,11 +141,12 @@ pub struct TargetHistory {
 pub enum HistoryError {
     #[error("invalid history request: {0}")]
     Invalid(String),
-    #[error("fetching history of {target} failed after {attempts} attempt(s): {source}")]
+    /// Not a `source`: the message already says it, and a chain would say it twice.
+    #[error("fetching history of {target} failed after {attempts} attempt(s): {error}")]
     Prometheus {
         target: String,
         attempts: u32,
-        source: PrometheusError,
+        error: PrometheusError,
     },
     #[error(
         "{target}: no node has label {label:?} in kube_node_labels (as {sanitized}); kube-state-metrics \
@@ -316,16 +320,17 @@ where
         match call().await {
             Ok(value) => return Ok(value),
             Err(err) if err.is_transient() && attempt < options.attempts => {
-                tracing::warn!(error = %err, attempt, retry_in = ?backoff, "Prometheus query failed; retrying");
+                // The final error says how many attempts failed; each retry is detail.
+                tracing::debug!(error = %err, attempt, retry_in = ?backoff, "Prometheus query failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = backoff.saturating_mul(2);
                 attempt += 1;
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(HistoryError::Prometheus {
                     target: target.describe(),
                     attempts: attempt,
-                    source,
+                    error,
                 });
             }
         }
