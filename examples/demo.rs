@@ -375,8 +375,9 @@ async fn predictor_demo() -> anyhow::Result<()> {
         })
         .collect();
     std::fs::write(&chart_path, chart::html("Tidal demo forecast", &recent))?;
-    println!("  The shop's daily cycle and the nightly batch are found; the API has none and");
-    println!("  gets a flat forecast. PLAN raises replicas ahead of each peak (lead 10 min) and");
+    println!("  The shop's daily cycle and the nightly batch are found. The API shows no cycle");
+    println!("  (CYCLES none): a daily repeat is tried as a prior, and its forecast stays near");
+    println!("  its level. PLAN raises replicas ahead of each peak (lead 10 min) and");
     println!(
         "  lowers them only after 30 min below. Chart: {}",
         chart_path.display()

@@ -38,7 +38,12 @@ fn config_prints_the_defaults_and_overrides() {
     assert!(yaml.contains("url: http://prom.example:9090"), "{yaml}");
     assert!(yaml.contains("on_missing_metrics: fail-open"), "{yaml}");
     // Durations as a person types them.
-    for line in ["history: 14d", "max_age: 1m", "refresh_interval: 15s", "cooldown: 30m"] {
+    for line in [
+        "history: 14d",
+        "max_age: 1m",
+        "refresh_interval: 15s",
+        "cooldown: 30m",
+    ] {
         assert!(yaml.contains(line), "{line} missing:\n{yaml}");
     }
 }

@@ -59,6 +59,8 @@ pub fn table(reports: &[TargetReport]) -> String {
                 let _ = write!(out, "{cell:<w$}  ");
             }
         }
+        // An empty last column leaves the padding of the one before.
+        out.truncate(out.trim_end_matches(' ').len());
         out.push('\n');
     };
     line(&header);
@@ -130,7 +132,7 @@ fn row(r: &TargetReport) -> [String; 9] {
         f.mase().map_or_else(dash, |m| format!("{m:.2}")),
         peak_time,
         format!("{p50} {}", r.unit),
-        p90,
+        format!("{p90} {}", r.unit),
         plan,
         notes.join("; "),
     ]
@@ -145,7 +147,13 @@ fn plan_summary(p: &Plan) -> String {
     ) else {
         return "-".to_owned();
     };
-    let mut text = format!("{} {} now ({lo}–{hi})", first.replicas, p.unit);
+    let unit = p.unit.to_string();
+    let unit = if first.replicas == 1 {
+        unit.trim_end_matches('s')
+    } else {
+        &unit
+    };
+    let mut text = format!("{} {unit} now ({lo}–{hi})", first.replicas);
     if let Some(raise) = p.slots.iter().find(|s| s.replicas > first.replicas) {
         let _ = write!(text, ", ↑{} at {}", raise.replicas, short_time(raise.start));
     }
@@ -234,6 +242,26 @@ mod tests {
         assert_eq!(format_period(&p(43_200)), "12h(0.50)");
         assert_eq!(format_period(&p(5_400)), "90m(0.50)");
         assert_eq!(format_period(&p(45)), "45s(0.50)");
+    }
+
+    #[test]
+    fn plans_read_as_sentences() {
+        let slot = |start, replicas| crate::plan::Slot {
+            start,
+            end: start + 600,
+            replicas,
+            demand: 1.0,
+            capped: false,
+        };
+        let plan = |slots| Plan {
+            unit: crate::plan::Unit::Replicas,
+            step: 300,
+            slots,
+            filled: 0,
+        };
+        assert_eq!(plan_summary(&plan(vec![slot(0, 1)])), "1 replica now (1–1)");
+        let two = plan_summary(&plan(vec![slot(0, 2), slot(600, 3)]));
+        assert!(two.starts_with("2 replicas now (2–3), ↑3 at "), "{two}");
     }
 
     #[test]
