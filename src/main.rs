@@ -155,13 +155,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let listener = std::net::TcpListener::bind(config.extender.listen)
                 .with_context(|| format!("cannot listen on {}", config.extender.listen))?;
+            let delay = config.extender.shutdown_delay;
+            let shutdown = async move {
+                shutdown_signal().await;
+                if !delay.is_zero() {
+                    tracing::info!(
+                        "still answering for {} while the scheduler stops calling",
+                        tidal_core::duration_text::format(delay)
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            };
             let options = tidal_scheduler_extender::Options {
                 prometheus: PrometheusClient::new(&config.prometheus)?,
                 config: config.extender,
                 load: config.load,
                 kube,
             };
-            tidal_scheduler_extender::serve(options, listener, shutdown_signal()).await?;
+            tidal_scheduler_extender::serve(options, listener, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deschedule {

@@ -256,3 +256,27 @@ fn an_error_is_printed_once_and_without_colour_codes_off_a_terminal() {
     let errors = err.lines().filter(|l| l.contains("error")).count();
     assert_eq!(errors, 1, "{err}");
 }
+
+#[tokio::test]
+async fn keeps_answering_for_the_shutdown_delay_after_sigterm() {
+    let port = free_port();
+    let (server, _config) = start("extender:\n  shutdown_delay: 2s\n", port);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let _ = wait_ready(&client, &url).await;
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answer = client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .expect("still answering during the delay");
+    assert_eq!(answer.status(), 200);
+    let status = stop_with_sigterm(server);
+    assert!(status.success(), "{status:?}");
+}

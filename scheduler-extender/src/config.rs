@@ -17,6 +17,11 @@ pub struct ExtenderConfig {
     /// How often load is re-read from Prometheus.
     #[serde(with = "tidal_core::duration_text")]
     pub refresh_interval: Duration,
+    /// After SIGTERM, keep answering this long before draining: the pod leaves the
+    /// Service's endpoints meanwhile, so the scheduler's calls are never refused (what a
+    /// `preStop` sleep does, on any Kubernetes version and without a shell in the image).
+    #[serde(with = "tidal_core::duration_text")]
+    pub shutdown_delay: Duration,
     pub on_missing_metrics: MissingMetrics,
     pub thresholds: Thresholds,
     /// When load thresholds would refuse every node the scheduler sent, pass them all
@@ -45,6 +50,7 @@ impl Default for ExtenderConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8888)),
             path_prefix: "/scheduler".to_string(),
             refresh_interval: Duration::from_secs(15),
+            shutdown_delay: Duration::from_secs(5),
             on_missing_metrics: MissingMetrics::FailOpen,
             thresholds: Thresholds::default(),
             waive_when_all_overloaded: true,
