@@ -34,7 +34,8 @@ pub struct ForecastOptions {
     pub step: i64,
     /// How far ahead to forecast, seconds.
     pub horizon: i64,
-    /// Backtest origins per series; more give steadier choices and intervals, at a fit each.
+    /// Backtest origins per series; more give steadier choices and intervals, at a fit each
+    /// (fewer where the history is short).
     pub origins: usize,
     /// Most cycles detected per series (daily and weekly, plus one other).
     pub max_periods: usize,
@@ -49,7 +50,7 @@ impl Default for ForecastOptions {
         Self {
             step: 300,
             horizon: 86_400,
-            origins: 3,
+            origins: 5,
             max_periods: 3,
             model: None,
             periods: None,
@@ -62,6 +63,10 @@ const MEDIAN_CYCLES: usize = 7;
 
 /// Cycles per series the single-cycle repeat models are tried with.
 const REPEAT_PERIODS: usize = 2;
+
+/// Backtest days on which a model and seasonal naive score within this fraction of each other
+/// are ties: they decide nothing about which is better.
+const TIE: f64 = 0.05;
 
 /// How much lower than the ensemble's a single model's backtest error must be to be chosen.
 const ENSEMBLE_PREFERENCE: f64 = 0.3;
@@ -298,6 +303,9 @@ pub struct Forecast {
     pub scores: Vec<Score>,
     /// Backtest errors behind the bands (one per backtested step).
     pub residuals: usize,
+    /// A model scored better on average but not on a clear majority of the backtest days, so
+    /// seasonal naive was kept.
+    pub kept_naive: bool,
 }
 
 /// One forecast step with its time, as the JSON output lists them.
@@ -446,14 +454,24 @@ pub fn forecast(series: &Series, opts: &ForecastOptions) -> Result<Forecast, For
         horizon,
         season,
     };
-    let (model, scores, residuals) = match backtest.choose(&candidates) {
-        Some(chosen) => chosen,
-        None => (
-            candidates[0],
-            Vec::new(),
-            vec![in_sample_spread(values, season)],
-        ),
+    // The baseline a forecast must beat: the main cycle repeated (unless a model was forced).
+    let baseline = match opts.model {
+        Some(_) => None,
+        None => main_cycle(&cycles, opts.horizon).map(|c| Model::new(ModelKind::SeasonalNaive, c)),
     };
+    let Choice {
+        model,
+        scores,
+        errors: residuals,
+        kept_naive,
+    } = backtest
+        .choose(&candidates, baseline)
+        .unwrap_or_else(|| Choice {
+            model: candidates[0],
+            scores: Vec::new(),
+            errors: vec![in_sample_spread(values, season)],
+            kept_naive: false,
+        });
 
     let point = model.fit_forecast(values, step, &cycles, horizon)?;
     let bands = Bands::from_residuals(residuals);
@@ -487,6 +505,7 @@ pub fn forecast(series: &Series, opts: &ForecastOptions) -> Result<Forecast, For
         model,
         scores,
         residuals: bands.len(),
+        kept_naive,
     })
 }
 
@@ -539,6 +558,15 @@ struct Backtest<'a> {
     season: usize,
 }
 
+/// The backtest's verdict: the model, every score (best first), the model's errors per
+/// origin, and whether seasonal naive was kept over a model better only on average.
+struct Choice {
+    model: Model,
+    scores: Vec<Score>,
+    errors: Vec<Vec<f64>>,
+    kept_naive: bool,
+}
+
 /// A candidate's forecasts at each origin (`None` where it could not be fitted).
 struct Trial {
     model: Model,
@@ -548,7 +576,7 @@ struct Trial {
 impl Backtest<'_> {
     /// The candidate with the best mean MASE, every score (best first) and the winner's errors;
     /// `None` without origins or when no candidate fits at all of them.
-    fn choose(&self, candidates: &[Model]) -> Option<(Model, Vec<Score>, Vec<Vec<f64>>)> {
+    fn choose(&self, candidates: &[Model], baseline: Option<Model>) -> Option<Choice> {
         if self.origins.is_empty() {
             return None;
         }
@@ -561,11 +589,14 @@ impl Backtest<'_> {
             };
             trials.push(Trial { model, forecasts });
         }
-        let mut scored: Vec<(Score, &Trial)> = trials
+        let mut scored: Vec<(Score, Vec<f64>, &Trial)> = trials
             .iter()
-            .filter_map(|t| Some((self.score(t)?, t)))
+            .filter_map(|t| {
+                let (score, per_origin) = self.score(t)?;
+                Some((score, per_origin, t))
+            })
             .collect();
-        // The ensemble is the default: a single model must beat it clearly, since three
+        // The ensemble is the default: a single model must beat it clearly, since a few
         // origins are few and a lucky model would win by noise. Stable sort: among equal
         // scores the simpler (earlier) candidate stays first.
         let handicap = |s: &Score| match s.model.kind {
@@ -573,9 +604,37 @@ impl Backtest<'_> {
             _ => s.mase,
         };
         scored.sort_by(|a, b| handicap(&a.0).total_cmp(&handicap(&b.0)));
-        let (best, trial) = scored.first()?;
+        let (best, per_origin, _) = scored.first()?;
+        // Seasonal naive stays unless the winner beats it on most of the backtest days the two
+        // do not tie on: a model that wins on average through one lucky day loses on unseen
+        // data. (Two thirds instead of most kept naive for load_taylor's weekly cycle and was
+        // worse on every series of the accuracy benchmark: BENCHMARKS.md.)
+        let naive = baseline.and_then(|b| scored.iter().position(|(s, ..)| s.model == b));
+        let chosen = match naive {
+            Some(n) if scored[n].0.model != best.model => {
+                let decided: Vec<bool> = per_origin
+                    .iter()
+                    .zip(&scored[n].1)
+                    .filter(|(model, naive)| (*model - *naive).abs() > TIE * *naive)
+                    .map(|(model, naive)| model < naive)
+                    .collect();
+                let wins = decided.iter().filter(|&&won| won).count();
+                if !decided.is_empty() && wins * 2 > decided.len() {
+                    0
+                } else {
+                    n
+                }
+            }
+            _ => 0,
+        };
+        let (score, _, trial) = &scored[chosen];
         let errors = self.errors(trial);
-        Some((best.model, scored.iter().map(|(s, _)| *s).collect(), errors))
+        Some(Choice {
+            model: score.model,
+            scores: scored.iter().map(|(s, ..)| *s).collect(),
+            errors,
+            kept_naive: chosen != 0,
+        })
     }
 
     /// Fits at every origin.
@@ -603,18 +662,25 @@ impl Backtest<'_> {
             .collect()
     }
 
-    /// Mean MASE over the origins; `None` unless the candidate was fitted at every one.
-    fn score(&self, trial: &Trial) -> Option<Score> {
-        let mut total = 0.0;
+    /// Mean MASE over the origins, and each origin's; `None` unless the candidate was fitted
+    /// at every one.
+    fn score(&self, trial: &Trial) -> Option<(Score, Vec<f64>)> {
+        let mut per_origin = Vec::with_capacity(self.origins.len());
         for (&origin, forecast) in self.origins.iter().zip(&trial.forecasts) {
             let forecast = forecast.as_ref()?;
             let actual = &self.values[origin..origin + forecast.len()];
-            total += scaled_error(actual, forecast, &self.filled[..origin], self.season)?;
+            per_origin.push(scaled_error(
+                actual,
+                forecast,
+                &self.filled[..origin],
+                self.season,
+            )?);
         }
-        Some(Score {
+        let score = Score {
             model: trial.model,
-            mase: total / self.origins.len() as f64,
-        })
+            mase: per_origin.iter().sum::<f64>() / per_origin.len() as f64,
+        };
+        Some((score, per_origin))
     }
 
     /// Actual minus forecast at every backtested step with an actual, one list per origin.
@@ -743,6 +809,7 @@ mod tests {
             model: Model::new(ModelKind::Level, 60),
             scores: Vec::new(),
             residuals: 0,
+            kept_naive: false,
         };
         assert_eq!(f.peak(), Some((1060, 3.0)));
     }

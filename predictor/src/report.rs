@@ -113,6 +113,12 @@ fn row(r: &TargetReport) -> [String; 9] {
             c.gaps_filled, c.gaps_left, c.outliers_replaced
         ));
     }
+    if f.kept_naive {
+        notes.push(
+            "no model beat seasonal naive on most backtest days: forecasting seasonal naive"
+                .to_string(),
+        );
+    }
     if let Some(c) = r.cleaning.filter(|c| c.step != f.step) {
         let how = if c.step < f.step {
             "averaged into"
