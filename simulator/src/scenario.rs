@@ -332,6 +332,19 @@ fn services(rows: &[Service], generator: &mut Generator) -> Vec<WorkloadSpec> {
         .collect()
 }
 
+/// The trace of `workloads` plus a node agent and a report CronJob every 2 hours.
+fn with_node_agent_and_report(seed: u64, days: usize, mut workloads: Vec<WorkloadSpec>) -> Trace {
+    workloads.push(node_agent());
+    workloads.push(cronjob(
+        ("batch", "report"),
+        12,
+        (2000, 4 * GI),
+        (1.7, 3.0 * GI as f64),
+        (2 * STEPS_PER_HOUR, 30),
+    ));
+    trace(seed, days, workloads)
+}
+
 /// A small agent on every node.
 fn node_agent() -> WorkloadSpec {
     let usage = (constant(0.06, 0.2), constant(150.0 * MI as f64, 0.02));
@@ -436,15 +449,7 @@ fn diurnal(seed: u64, days: usize, weekly: bool) -> Trace {
             _ => {}
         }
     }
-    workloads.push(node_agent());
-    workloads.push(cronjob(
-        ("batch", "report"),
-        12,
-        (2000, 4 * GI),
-        (1.7, 3.0 * GI as f64),
-        (2 * STEPS_PER_HOUR, 30),
-    ));
-    trace(seed, days, workloads)
+    with_node_agent_and_report(seed, days, workloads)
 }
 
 /// Steady services of `batch-churn`: 334 cores requested (58 %), 339 with the
@@ -550,15 +555,7 @@ fn mixed(seed: u64) -> Trace {
         }
         workloads.push(w);
     }
-    workloads.push(node_agent());
-    workloads.push(cronjob(
-        ("batch", "report"),
-        12,
-        (2000, 4 * GI),
-        (1.7, 3.0 * GI as f64),
-        (2 * STEPS_PER_HOUR, 30),
-    ));
-    trace(seed, days, workloads)
+    with_node_agent_and_report(seed, days, workloads)
 }
 
 /// The autoscaled services of `hpa`: strong daily peaks (troughs near a tenth of the
