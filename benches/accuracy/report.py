@@ -13,6 +13,7 @@ TIDAL = "tidal"
 NAIVE = "seasonal-naive"
 PY_NAIVE = "python-seasonal-naive"
 STATSMODELS = ("statsmodels-hw", "statsmodels-ets")
+STATSFORECAST = ("statsforecast-autoets", "statsforecast-mstl", "statsforecast-autotheta")
 TAYLOR = "load_taylor"
 METRICS = {"mase": "MASE", "pinball50": "pinball .5", "pinball90": "pinball .9",
            "cov90": "p90 coverage", "cov99": "p99 coverage"}
@@ -104,6 +105,11 @@ def verdicts(overall: pd.DataFrame, scope: str) -> list[str]:
     if sm:
         best = min(sm, key=lambda m: mase[m])
         lines.append(f"- {_flag(mase[TIDAL] <= mase[best])} ({scope}) Tidal mean MASE <= best statsmodels "
+                     f"({best}): {mase[TIDAL]:.3f} vs {mase[best]:.3f}")
+    sf = [m for m in STATSFORECAST if m in mase.index]
+    if sf:
+        best = min(sf, key=lambda m: mase[m])
+        lines.append(f"- {_flag(mase[TIDAL] <= mase[best])} ({scope}) Tidal mean MASE <= best statsforecast "
                      f"({best}): {mase[TIDAL]:.3f} vs {mase[best]:.3f}")
     cov = overall.loc[TIDAL, "cov90"]
     lines.append(f"- {_flag(0.85 <= cov <= 0.95)} ({scope}) Tidal p90 coverage within 85-95%: {cov:.1%}")
