@@ -285,3 +285,24 @@ fn assert_balanced(text: &str) {
     // The fragment after the first `<svg ` starts inside the svg tag itself.
     assert!(stack.is_empty() || stack == ["svg"], "unclosed: {stack:?}");
 }
+
+#[test]
+fn an_empty_cluster_reads_as_sentences() {
+    use tidal_predictor::cost::{CostConfig, Dataset, Owners, Timeline, build_report, render};
+    let data = Dataset {
+        timeline: Timeline {
+            start: 1_700_000_000.0,
+            step_secs: 300.0,
+            steps: 12,
+        },
+        containers: Vec::new(),
+        nodes: Vec::new(),
+        owners: Owners::default(),
+        warnings: Vec::new(),
+        queries: 0,
+    };
+    let report = build_report(&data, &CostConfig::default());
+    let markdown = render::markdown::render(&report, 10);
+    assert!(!markdown.contains("()"), "{markdown}");
+    assert!(markdown.contains("no pre-scaling comparison"), "{markdown}");
+}

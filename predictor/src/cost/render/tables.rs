@@ -239,13 +239,18 @@ fn prescale(report: &Report) -> Table {
             ]
         })
         .collect();
-    let plan = report.prescale.first().map_or("", |p| p.plan.as_str());
+    // Without usage series there is no plan to describe: say so rather than "()".
+    let note = match report.prescale.first() {
+        Some(p) => format!(
+            "Capacity for real usage (cores used; nodes for the cluster) held at the window's hourly peak all the time versus following an hourly plan ({}). Under-provisioned hours: usage above the plan.",
+            p.plan
+        ),
+        None => "No usage history to plan from (cAdvisor series missing or the window too short), so there is no pre-scaling comparison.".to_string(),
+    };
     let total = rows.len();
     table(
         "Pre-scaling versus static peak",
-        &format!(
-            "Capacity for real usage (cores used; nodes for the cluster) held at the window's hourly peak all the time versus following an hourly plan ({plan}). Under-provisioned hours: usage above the plan."
-        ),
+        &note,
         vec![
             "Scope",
             "Static peak",
