@@ -24,12 +24,12 @@ pub struct SimulateArgs {
     /// cAdvisor), starting from where its pods really ran.
     #[arg(long)]
     from_prometheus: bool,
-    /// With --from-prometheus: how much history to replay.
-    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
-    window: std::time::Duration,
-    /// With --from-prometheus: the simulation step (history is averaged into it).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    step: std::time::Duration,
+    /// With --from-prometheus: how much history to replay [default: 7d].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<std::time::Duration>,
+    /// With --from-prometheus: the simulation step, history averaged into it [default: 5m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    step: Option<std::time::Duration>,
     /// List the built-in scenarios and exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -81,6 +81,12 @@ pub async fn run(
             println!("{name:<14} {about}");
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if !args.from_prometheus && (args.window.is_some() || args.step.is_some()) {
+        anyhow::bail!(
+            "--window and --step shape a trace read with --from-prometheus; a trace file or \
+             scenario sets its own duration and step"
+        );
     }
     let (mut trace, source) = match (&args.trace, &args.scenario) {
         _ if args.from_prometheus => from_prometheus(&args, prometheus).await?,
@@ -140,8 +146,9 @@ async fn from_prometheus(
     let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(
         &client,
         std::time::SystemTime::now(),
-        args.window,
-        args.step,
+        args.window
+            .unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
+        args.step.unwrap_or(std::time::Duration::from_secs(300)),
         &progress,
     )
     .await

@@ -152,6 +152,15 @@ fn mistakes_get_errors_that_say_what_to_do() {
 
     let out = tidal(&["simulate"]);
     assert!(!out.status.success(), "no input is an error");
+
+    // --window shapes only a trace read from Prometheus: never silently ignored.
+    let out = tidal(&["simulate", "--scenario", "mixed", "--window", "3d"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--from-prometheus"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -227,7 +227,13 @@ impl Extender {
                 .collect(),
         };
         self.count_unknown(&verdicts);
-        let mut verdicts = verdicts;
+        verdicts
+    }
+
+    /// The `filter` verb's verdicts: [`Self::judge`], and when every candidate is refused
+    /// and some only for load, those pass (`waive_when_all_overloaded`).
+    pub fn filter(&self, request: &Request<'_>, now: SystemTime) -> Vec<Verdict> {
+        let mut verdicts = self.judge(request, now);
         if self.waive_when_all_overloaded {
             self.waive_if_all_overloaded(&mut verdicts);
         }

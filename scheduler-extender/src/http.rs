@@ -102,7 +102,7 @@ pub fn filter_call(ext: &Extender, body: &Bytes) -> Result<Vec<u8>, BadRequest> 
     let args = decode(body)?;
     let request = Request::parse(&args)?;
     let now = SystemTime::now();
-    let verdicts = ext.judge(&request, now);
+    let verdicts = ext.filter(&request, now);
     let answer = filter_answer(ext, &request, &verdicts).map_err(encode_error)?;
     ext.record_decision("filter", body, verdicts, now);
     Ok(answer)

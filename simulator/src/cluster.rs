@@ -56,12 +56,24 @@ impl NodeState {
         }
     }
 
-    /// Whether `pod` fits the free requests and pod slots (`NodeResourcesFit`, pod count).
+    /// NodeResourcesFit's filter (`fitsRequest` in `noderesources/fit.go`): a free pod
+    /// slot, and room for each resource the pod requests; one it does not request is not
+    /// checked, even on a node already over-committed on it.
     pub fn fits(&self, pod: &PodRequests) -> bool {
-        let free = self.allocatable - self.requested;
+        let room = |request: i64, allocatable: i64, requested: i64| {
+            request <= 0 || request <= allocatable.saturating_sub(requested)
+        };
         self.pods < self.max_pods
-            && pod.fit.cpu_milli <= free.cpu_milli
-            && pod.fit.memory_bytes <= free.memory_bytes
+            && room(
+                pod.fit.cpu_milli,
+                self.allocatable.cpu_milli,
+                self.requested.cpu_milli,
+            )
+            && room(
+                pod.fit.memory_bytes,
+                self.allocatable.memory_bytes,
+                self.requested.memory_bytes,
+            )
     }
 
     pub fn bind(&mut self, pod: &PodRequests) {
@@ -189,5 +201,36 @@ pub fn pod_template(workload: &WorkloadSpec) -> Pod {
             ..PodSpec::default()
         }),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_skips_resources_the_pod_does_not_request() {
+        // Memory over-committed (requested 1200 > allocatable 1000): a cpu-only pod
+        // still fits, as in fitsRequest (`podRequest.Memory > 0 && ...`).
+        let node = NodeState {
+            allocatable: Resources {
+                cpu_milli: 1000,
+                memory_bytes: 1000,
+            },
+            max_pods: 10,
+            requested: Resources {
+                cpu_milli: 0,
+                memory_bytes: 1200,
+            },
+            ..NodeState::default()
+        };
+        let pod = |memory_bytes| {
+            PodRequests::new(Resources {
+                cpu_milli: 100,
+                memory_bytes,
+            })
+        };
+        assert!(node.fits(&pod(0)));
+        assert!(!node.fits(&pod(1)));
     }
 }

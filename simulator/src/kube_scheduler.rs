@@ -181,29 +181,6 @@ pub fn num_feasible_nodes_to_find(percentage: Option<u32>, num_all_nodes: usize)
     (num_all_nodes * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
-/// NodeResourcesFit's filter (`fitsRequest`) for cpu, memory and the pod count.
-///
-/// Unlike [`NodeState::fits`], a resource the pod does not request is not checked
-/// (it matters when a node is already over-committed on it).
-pub fn node_fits(node: &NodeState, pod: &PodRequests) -> bool {
-    if node.pods >= node.max_pods {
-        return false;
-    }
-    let req = pod.fit;
-    let fits = |request: i64, allocatable: i64, requested: i64| {
-        request <= 0 || request <= allocatable.saturating_sub(requested)
-    };
-    fits(
-        req.cpu_milli,
-        node.allocatable.cpu_milli,
-        node.requested.cpu_milli,
-    ) && fits(
-        req.memory_bytes,
-        node.allocatable.memory_bytes,
-        node.requested.memory_bytes,
-    )
-}
-
 /// `leastRequestedScore`: the unused share of one resource on a 0..=100 scale.
 fn least_requested_score(requested: i64, capacity: i64) -> i64 {
     if capacity == 0 || requested > capacity {
@@ -391,7 +368,7 @@ impl KubeScheduler {
         for i in 0..n {
             let node = self.order[(start + i) % n];
             processed += 1;
-            if is_eligible(node) && node_fits(&nodes[node], pod) {
+            if is_eligible(node) && nodes[node].fits(pod) {
                 self.feasible.push(node);
                 if self.feasible.len() == to_find {
                     break;
@@ -619,28 +596,6 @@ mod tests {
         sched.schedule(&pod, &nodes, &[true; 4], &|_| 0, &|i| zones[i], None);
         assert_eq!(sched.node_order(), &[0, 1, 2, 3]);
         assert_eq!(sched.zone_labelled, vec![false, true]);
-    }
-
-    #[test]
-    fn node_fits_skips_resources_the_pod_does_not_request() {
-        // Memory over-committed (requested 1200 > allocatable 1000): a cpu-only pod
-        // still fits, as in fitsRequest (`podRequest.Memory > 0 && ...`).
-        let mut n = node(1000, 1000);
-        n.requested = Resources {
-            cpu_milli: 0,
-            memory_bytes: 1200,
-        };
-        let cpu_only = PodRequests::new(Resources {
-            cpu_milli: 100,
-            memory_bytes: 0,
-        });
-        assert!(node_fits(&n, &cpu_only));
-        assert!(!n.fits(&cpu_only));
-        let with_memory = PodRequests::new(Resources {
-            cpu_milli: 100,
-            memory_bytes: 1,
-        });
-        assert!(!node_fits(&n, &with_memory));
     }
 
     #[test]

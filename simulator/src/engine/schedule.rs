@@ -160,8 +160,6 @@ pub struct TidalExtender {
     extender: Extender,
     names: Vec<String>,
     weight: i64,
-    /// Pod objects per workload, given a uid per call.
-    templates: Vec<K8sPod>,
 }
 
 impl TidalExtender {
@@ -189,7 +187,6 @@ impl TidalExtender {
             extender,
             names: trace.nodes.iter().map(|n| n.name.clone()).collect(),
             weight: prepared.options.extender_weight,
-            templates: prepared.templates.clone(),
         }
     }
 
@@ -212,7 +209,7 @@ impl TidalExtender {
     }
 
     fn call<'a>(&'a self, prepared: &Prepared<'_>, pod: &Pod, now: SystemTime) -> ExtenderCall<'a> {
-        let mut object = self.templates[pod.workload as usize].clone();
+        let mut object = prepared.templates[pod.workload as usize].clone();
         object.metadata.uid = Some(pod.uid.to_string());
         object.metadata.name = Some(pod_name(prepared, pod));
         ExtenderCall {
@@ -226,7 +223,7 @@ impl TidalExtender {
 
     /// The pod watch reports the binding.
     fn bound(&mut self, prepared: &Prepared<'_>, pod: &Pod, node: usize, step: usize) {
-        let template = &self.templates[pod.workload as usize];
+        let template = &prepared.templates[pod.workload as usize];
         let estimate = self.extender.estimation.estimate(template);
         self.extender.cluster.write().record_pod(
             &self.names[node],
@@ -270,7 +267,7 @@ impl kube_scheduler::Extender for ExtenderCall<'_> {
             pod: &self.pod,
             candidates: Candidates::Names(&names),
         };
-        let verdicts = self.extender.judge(&request, self.now);
+        let verdicts = self.extender.filter(&request, self.now);
         nodes
             .iter()
             .zip(&verdicts)

@@ -97,14 +97,12 @@ impl<'t> Prepared<'t> {
     }
 }
 
-/// A seeded hash (SplitMix64's finalizer over seed and key).
+/// A seeded hash of `key`.
 pub fn mix(seed: u64, key: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(key.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::trace::splitmix(
+        seed.wrapping_add(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(key.wrapping_mul(0xD1B5_4A32_D192_ED03)),
+    )
 }
 
 pub struct World<'p, 't> {

@@ -16,6 +16,7 @@ use tidal_core::resources::{PodLimits, Resources};
 
 pub use file::{TraceError, load, parse};
 pub use shape::Shape;
+pub(crate) use shape::splitmix;
 
 #[derive(Debug, Clone)]
 pub struct Trace {

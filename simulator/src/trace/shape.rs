@@ -59,14 +59,17 @@ impl Shape {
     }
 }
 
-/// A deterministic value in [-1, 1) for (key, step): SplitMix64's finalizer, which is
-/// enough for noise and costs a few nanoseconds per pod and step.
+/// A deterministic value in [-1, 1) for (key, step), a few nanoseconds per pod and step.
 fn unit_noise(key: u64, step: u64) -> f64 {
-    let mut z = key ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let z = splitmix(key ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
+/// SplitMix64's finalizer: every seeded hash of the replay (noise, offsets, streams).
+pub(crate) fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
