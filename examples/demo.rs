@@ -361,17 +361,13 @@ async fn predictor_demo() -> anyhow::Result<()> {
     let recent: Vec<_> = analysed
         .iter()
         .filter_map(|a| {
-            Some((
-                a.history.as_ref()?,
-                a.report.forecast.as_ref()?,
-                &a.report.id,
-            ))
-        })
-        .map(|(history, forecast, id)| chart::Panel {
-            title: id,
-            unit: "cores",
-            history,
-            forecast,
+            Some(chart::Panel {
+                title: &a.report.id,
+                unit: "cores",
+                history: a.history.as_ref()?,
+                forecast: a.report.forecast.as_ref()?,
+                plan: a.report.plan.as_ref(),
+            })
         })
         .collect();
     std::fs::write(&chart_path, chart::html("Tidal demo forecast", &recent))?;

@@ -334,6 +334,7 @@ fn write_chart(path: &Path, analysed: &[Analysed], config: &PredictorConfig) -> 
                 unit: &a.report.unit,
                 history,
                 forecast: a.report.forecast.as_ref()?,
+                plan: a.report.plan.as_ref(),
             })
         })
         .collect();

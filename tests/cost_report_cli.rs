@@ -122,36 +122,59 @@ async fn every_format_reports_the_backfilled_cluster() {
 
     let json: Value = serde_json::from_str(&stdout(&report(&url, "json", &[]).await))
         .expect("--format json is JSON");
-    assert_eq!(json["timeline"]["steps"], 120);
+    assert_eq!(json["window"]["steps"], 120);
     // Eight range queries (one day-long chunk each) and five instant queries.
     assert_eq!(json["queries"], 13);
-    let a = &json["allocation"];
-    assert_eq!(a["containers"].as_array().map(Vec::len), Some(4));
-    let total = |k: &str| a["total"][k].as_f64().expect("a number");
-    let workloads: f64 = a["workloads"]
-        .as_array()
-        .expect("workloads")
+    assert_eq!(json["containers"].as_array().map(Vec::len), Some(4));
+    let total = |k: &str| json["totals"][k].as_f64().expect("a number");
+    let rows = |kind: &str| json[kind].as_array().cloned().unwrap_or_default();
+    let cents = |v: &Value| v.as_f64().map(|v| (v * 100.0).round() as i64);
+    for (kind, key) in [
+        ("namespaces", "namespace"),
+        ("workloads", "workload"),
+        ("containers", "container"),
+        ("nodes", "node"),
+    ] {
+        for row in rows(kind) {
+            assert!(row[key].is_string(), "{kind} row without {key}: {row}");
+            let (cpu, memory, total) = (
+                cents(&row["cpu_cost"]),
+                cents(&row["memory_cost"]),
+                cents(&row["total_cost"]),
+            );
+            let (Some(cpu), Some(memory), Some(total)) = (cpu, memory, total) else {
+                panic!("{kind} row without costs: {row}");
+            };
+            // Each amount is rounded from the exact figure: off by a cent at most.
+            assert!((cpu + memory - total).abs() <= 1, "{row}");
+            for money in ["cpu_cost", "memory_cost", "total_cost"] {
+                let v = row[money].as_f64().unwrap_or(f64::NAN);
+                assert_eq!(
+                    v,
+                    (v * 100.0).round() / 100.0,
+                    "{money} not in cents: {row}"
+                );
+            }
+        }
+    }
+    let workloads: f64 = rows("workloads")
         .iter()
-        .filter_map(|w| {
-            w["usage"]["cpu_cost"]
-                .as_f64()
-                .zip(w["usage"]["memory_cost"].as_f64())
-        })
-        .map(|(cpu, memory)| cpu + memory)
+        .filter_map(|w| w["total_cost"].as_f64())
         .sum();
-    assert!(total("node_cost") > 0.0, "{a}");
+    assert!(total("node_cost") > 0.0, "{json}");
     assert!(
-        (workloads + total("idle_cost") - total("node_cost")).abs() < 1e-9,
+        (workloads + total("idle_cost") - total("node_cost")).abs()
+            < 0.01 * rows("workloads").len() as f64 + 0.01,
         "workloads {workloads} + idle {} != nodes {}",
         total("idle_cost"),
         total("node_cost")
     );
-    let cron = a["workloads"]
-        .as_array()
-        .and_then(|ws| ws.iter().find(|w| w["key"]["kind"] == "CronJob"));
+    let cron = rows("workloads")
+        .into_iter()
+        .find(|w| w["kind"] == "CronJob");
     assert_eq!(
-        cron.map(|w| &w["key"]["name"]),
-        Some(&Value::from("report"))
+        cron.map(|w| w["workload"].clone()),
+        Some(Value::from("report"))
     );
 
     let csv = stdout(&report(&url, "csv", &[]).await);

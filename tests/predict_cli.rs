@@ -340,6 +340,36 @@ fn target_per_replica_yields_a_plan() {
     for pair in slots.windows(2) {
         assert_eq!(pair[0]["end"], pair[1]["start"], "contiguous slots");
     }
+    assert_eq!(plan["unit_capacity"], 0.5);
+
+    // The chart draws the capacity the plan holds as green steps, each with its count.
+    let chart = dir.path().join("plan.html");
+    let out = tidal(&[
+        "predict",
+        "--csv",
+        path_str(&web),
+        "--target-per-replica",
+        "0.5",
+        "--min-replicas",
+        "3",
+        "--max-replicas",
+        "5",
+        "--chart",
+        path_str(&chart),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&chart).expect("chart written");
+    assert!(html.contains("stroke=\"#2ca02c\""), "no plan line");
+    assert!(
+        html.contains(": 3 replicas, holding 1.50"),
+        "no hover count"
+    );
+    assert!(
+        html.contains(": 5 replicas, holding 2.50"),
+        "no hover count"
+    );
+    let png = tidal_testkit::chromium::screenshot("predict-plan", &html).expect("screenshot");
+    assert!(png.is_none_or(|png| png.len() > 20_000));
 
     // The CSV format fills the `planned` column.
     let out = tidal(&[

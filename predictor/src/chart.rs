@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::forecast::Forecast;
-use crate::plan::rfc3339;
+use crate::plan::{Plan, rfc3339};
 use crate::series::Series;
 
 const WIDTH: f64 = 960.0;
@@ -16,13 +16,17 @@ const MARGIN_RIGHT: f64 = 20.0;
 const MARGIN_TOP: f64 = 30.0;
 const MARGIN_BOTTOM: f64 = 30.0;
 
-/// One target's chart: recent history, then the forecast bands.
+/// One target's chart: recent history, then the forecast bands and the capacity the
+/// pre-scaling plan holds, if there is one.
 pub struct Panel<'a> {
     pub title: &'a str,
     pub unit: &'a str,
     pub history: &'a Series,
     pub forecast: &'a Forecast,
+    pub plan: Option<&'a Plan>,
 }
+
+const PLAN_COLOR: &str = "#2ca02c";
 
 /// An HTML page holding every panel's SVG, viewable offline.
 pub fn html(title: &str, panels: &[Panel<'_>]) -> String {
@@ -32,7 +36,9 @@ pub fn html(title: &str, panels: &[Panel<'_>]) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}</style></head><body>\n<h1>{t}</h1>\n\
          <p>History (blue), forecast p50 (orange line), p50–p90 and p90–p99 bands (shaded); \
-         the dashed line is the end of the history.</p>\n{svg}</body></html>\n",
+         the dashed line is the end of the history. Where a pre-scaling rule applies, the green \
+         steps are the capacity its plan holds (replicas or nodes × what one carries); hover a \
+         step for its count.</p>\n{svg}</body></html>\n",
         t = escape(title),
         svg = svg(panels),
     );
@@ -94,10 +100,16 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>) {
         .copied()
         .unwrap_or(f.start)
         .max(t0 + 1);
+    let held = panel.plan.into_iter().flat_map(|p| {
+        p.slots
+            .iter()
+            .map(move |s| f64::from(s.replicas) * p.unit_capacity)
+    });
     let y_max = history
         .iter()
         .map(|(_, v)| *v)
         .chain(f.p99.iter().copied())
+        .chain(held)
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let frame = Frame {
@@ -129,6 +141,9 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>) {
         forecast_times.iter().copied().zip(f.p50.iter().copied()),
         "#d95f02",
     );
+    if let Some(plan) = panel.plan {
+        draw_plan(out, &frame, plan, panel.unit);
+    }
     let x = frame.x(f.start);
     let _ = writeln!(
         out,
@@ -136,6 +151,34 @@ fn draw_panel(out: &mut String, panel: &Panel<'_>) {
          stroke-dasharray=\"4 3\"/>",
         PANEL_HEIGHT - MARGIN_BOTTOM
     );
+}
+
+/// The plan's held capacity as a step line, one hoverable segment per slot.
+fn draw_plan(out: &mut String, frame: &Frame, plan: &Plan, unit: &str) {
+    let mut previous: Option<f64> = None;
+    for slot in &plan.slots {
+        let held = f64::from(slot.replicas) * plan.unit_capacity;
+        let (x0, x1, y) = (frame.x(slot.start), frame.x(slot.end), frame.y(held));
+        if let Some(py) = previous {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{x0:.1}\" y1=\"{py:.1}\" x2=\"{x0:.1}\" y2=\"{y:.1}\" stroke=\"{PLAN_COLOR}\" stroke-width=\"1.5\"/>"
+            );
+        }
+        let count = match (slot.replicas, plan.unit) {
+            (1, unit) => format!("1 {}", unit.to_string().trim_end_matches('s')),
+            (n, unit) => format!("{n} {unit}"),
+        };
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{x1:.1}\" y2=\"{y:.1}\" stroke=\"{PLAN_COLOR}\" stroke-width=\"2\"><title>{} to {}: {count}, holding {} {}</title></line>",
+            time_label(slot.start),
+            time_label(slot.end),
+            format_value(held),
+            escape(unit)
+        );
+        previous = Some(y);
+    }
 }
 
 fn draw_axes(out: &mut String, frame: &Frame, unit: &str) {

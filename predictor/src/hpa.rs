@@ -386,6 +386,7 @@ mod tests {
             .collect();
         Plan {
             unit: Unit::Replicas,
+            unit_capacity: 1.0,
             step: 60,
             slots,
             filled: 0,

@@ -193,6 +193,9 @@ pub struct Slot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub unit: Unit,
+    /// Demand one unit carries, in the forecast's unit: replicas or nodes × this is the
+    /// capacity the plan holds.
+    pub unit_capacity: f64,
     /// Step of the forecast the plan was made from, seconds.
     pub step: i64,
     pub slots: Vec<Slot>,
@@ -271,6 +274,7 @@ fn build(forecast: &Series, sizing: &Sizing) -> Result<Plan, PlanError> {
     fill_short_dips(&mut counts, forecast.step, hold_secs);
     Ok(Plan {
         unit: sizing.unit,
+        unit_capacity: sizing.capacity,
         step: forecast.step,
         slots: segments(forecast, &demand, &counts, &capped),
         filled,

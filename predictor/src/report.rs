@@ -261,6 +261,7 @@ mod tests {
         };
         let plan = |slots| Plan {
             unit: crate::plan::Unit::Replicas,
+            unit_capacity: 1.0,
             step: 300,
             slots,
             filled: 0,

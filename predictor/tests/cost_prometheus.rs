@@ -289,7 +289,10 @@ async fn allocation_matches_opencost_to_the_cent() -> TestResult {
         "header, 4 containers, 2 idle rows:\n{csv}"
     );
     let json: serde_json::Value = serde_json::from_str(&render::render(&r, Format::Json, 10)?)?;
-    assert!(json["allocation"]["total"]["node_cost"].as_f64().is_some());
+    assert_eq!(
+        json["totals"]["node_cost"].as_f64(),
+        Some((r.allocation.total.node_cost * 100.0).round() / 100.0)
+    );
     assert!(render::render(&r, Format::Html, 10)?.contains("<svg"));
 
     // A window longer than the data: a warning, and costs for the covered part only.

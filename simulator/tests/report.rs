@@ -2,8 +2,6 @@
 //! headless Chromium when it is installed).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tidal_simulator::outcome::{Heatmap, PolicyOutcome, Report, TraceSummary};
@@ -267,70 +265,14 @@ fn html_of_1000_nodes_by_300_columns_stays_small() {
     }
 }
 
-/// Renders the sample page in headless Chromium; keeps the HTML and PNG in
-/// `TIDAL_REPORT_KEEP` when set. Skipped without `/usr/bin/chromium` unless
-/// `TIDAL_REQUIRE_CHROMIUM=1`.
+/// Renders the sample page in headless Chromium (see `tidal_testkit::chromium`).
 #[test]
 fn html_renders_in_headless_chromium() {
-    let chromium = Path::new("/usr/bin/chromium");
-    if !chromium.exists() {
-        assert!(
-            std::env::var("TIDAL_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "TIDAL_REQUIRE_CHROMIUM=1 but /usr/bin/chromium does not exist"
-        );
-        println!("skipped: /usr/bin/chromium is not installed");
-        return;
+    let png = tidal_testkit::chromium::screenshot("sim", &report::html(&sample(48, 288)))
+        .expect("screenshot");
+    if let Some(png) = png {
+        assert!(png.len() > 50_000, "a {}-byte screenshot", png.len());
     }
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir =
-        std::env::var_os("TIDAL_REPORT_KEEP").map_or_else(|| work.path().to_path_buf(), Into::into);
-    std::fs::create_dir_all(&dir).expect("output dir");
-    let html_path = dir.join("sim.html");
-    let png_path = dir.join("sim.png");
-    let _ = std::fs::remove_file(&png_path);
-    std::fs::write(&html_path, report::html(&sample(48, 288))).expect("write html");
-    let profile = work.path().join("profile");
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1400,2400",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png_path.display()))
-        .arg(format!("file://{}", html_path.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let size = std::fs::metadata(&png_path).map(|m| m.len()).unwrap_or(0);
-    assert!(
-        size > 50_000,
-        "chromium ({status:?}) wrote a {size}-byte screenshot at {}",
-        png_path.display()
-    );
-    let png = std::fs::read(&png_path).expect("read png");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! cluster metrics, an in-process fake Kubernetes API server, Kubernetes objects,
 //! in-memory load snapshots, and a stand-in for kube-scheduler's extender calls.
 
+pub mod chromium;
 pub mod fake_apiserver;
 pub mod metrics;
 pub mod objects;

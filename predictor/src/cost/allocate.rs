@@ -5,13 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::prices::{GIB, NodePrice, PriceConfig};
 use super::{ContainerData, ContainerKey, Dataset, Owners, Timeline, value};
 
 /// Resource-hours and their costs; sums of these are sums of rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
     pub running_hours: f64,
     pub cpu_core_hours_request: f64,
@@ -77,7 +75,7 @@ impl Usage {
 }
 
 /// The controller a pod belongs to, resolved through ReplicaSets and Jobs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Workload {
     pub namespace: String,
     /// Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, ... or `Pod` for bare pods.
@@ -110,7 +108,7 @@ pub fn workload(owners: &Owners, namespace: &str, pod: &str) -> Workload {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ContainerCost {
     pub key: ContainerKey,
     pub node: Option<String>,
@@ -118,7 +116,7 @@ pub struct ContainerCost {
     pub usage: Usage,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeCost {
     pub name: String,
     pub price: NodePrice,
@@ -142,7 +140,7 @@ impl NodeCost {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Group<K> {
     pub key: K,
     pub usage: Usage,
@@ -151,20 +149,18 @@ pub struct Group<K> {
 }
 
 /// Cost per step by namespace, plus idle, for charts and the pre-scaling comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OverTime {
     pub namespaces: BTreeMap<String, Vec<f64>>,
     pub idle: Vec<f64>,
     /// Cores and GiB used by all containers, per step: the demand pre-scaling provisions for.
     pub used_cores: Vec<f64>,
     pub used_gib: Vec<f64>,
-    /// Cores used per step by each workload (not in JSON: keys are not strings, and the
-    /// per-workload rows already carry the totals).
-    #[serde(skip)]
+    /// Cores used per step by each workload.
     pub workload_used_cores: BTreeMap<Workload, Vec<f64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Allocation {
     /// Sorted by cost, highest first (as are the groups).
     pub containers: Vec<ContainerCost>,
@@ -178,7 +174,7 @@ pub struct Allocation {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Totals {
     pub node_cost: f64,
     pub allocated_cost: f64,

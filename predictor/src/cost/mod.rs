@@ -73,7 +73,7 @@ impl CostConfig {
 }
 
 /// Evenly spaced steps; point `i` describes the step that ends at `start + (i + 1) × step`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timeline {
     /// Unix seconds of the window's start.
     pub start: f64,
@@ -113,7 +113,7 @@ pub(crate) fn value(track: &[f64], i: usize) -> Option<f64> {
     track.get(i).copied().filter(|v| !v.is_nan())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContainerKey {
     pub namespace: String,
     pub pod: String,
@@ -206,7 +206,7 @@ pub struct Dataset {
 }
 
 /// A full report: what each output format renders.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub timeline: Timeline,
     pub currency: String,

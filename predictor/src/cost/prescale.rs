@@ -2,14 +2,12 @@
 //! capacity that follows the predictor's p90 plan ([`forecast_plan`]). [`compare`] takes plain
 //! per-slot numbers, so any plan fits.
 
-use serde::Serialize;
-
 use super::Timeline;
 use super::allocate::Allocation;
 use crate::forecast::{ForecastOptions, forecast};
 use crate::series::Series;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Saving {
     /// `cluster`, or a workload as `namespace/Kind/name`.
     pub name: String,

@@ -75,7 +75,7 @@ impl Default for PriceConfig {
 }
 
 /// What one node's resources cost per hour, and where that came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodePrice {
     pub cpu_core_hour: f64,
     pub memory_gib_hour: f64,

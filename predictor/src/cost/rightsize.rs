@@ -71,7 +71,7 @@ impl RightsizeConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
     pub workload: Workload,
     pub container: String,

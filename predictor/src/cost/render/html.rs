@@ -3,8 +3,10 @@
 use std::fmt::Write as _;
 
 use super::super::Report;
-use super::svg::{IDLE_COLOR, Layer, color, escape, paired_bars, share_bar, stacked_columns};
-use super::{Summary, averages, money, period, tables, utc};
+use super::svg::{
+    IDLE_COLOR, Layer, TimeAxis, color, escape, paired_bars, share_bar, stacked_columns,
+};
+use super::{Summary, averages, money, period, tables};
 
 /// Namespaces drawn separately in the charts; the rest are summed as "other".
 const CHART_NAMESPACES: usize = 8;
@@ -45,16 +47,12 @@ pub fn render(report: &Report, top: usize) -> String {
     out.push_str(&request_vs_usage(report, top));
     out.push_str(&idle_share(report));
     for t in tables::all(report, top) {
-        let _ = write!(
-            out,
-            "<h2>{}</h2><p class=\"note\">{}</p>",
-            escape(&t.title),
-            escape(&t.note)
-        );
+        let _ = write!(out, "<h2>{}</h2>", escape(&t.title));
         if t.rows.is_empty() {
-            out.push_str("<p><em>No rows.</em></p>\n");
+            let _ = writeln!(out, "<p>{}</p>", escape(&t.empty));
             continue;
         }
+        let _ = write!(out, "<p class=\"note\">{}</p>", escape(&t.note));
         out.push_str("<table><tr>");
         for h in &t.headers {
             let _ = write!(out, "<th>{}</th>", escape(h));
@@ -130,12 +128,17 @@ fn cost_over_time(report: &Report) -> String {
         color: IDLE_COLOR,
         values: bucket(&|s| a.over_time.idle[s]),
     });
-    let hours = per as f64 * report.timeline.step_hours();
+    let tl = report.timeline;
+    let hours = per as f64 * tl.step_hours();
     let c = report.currency.clone();
     stacked_columns(
-        &format!("Cost over time by namespace, plus idle ({hours:.1} h per column)"),
+        "Cost over time by namespace, plus idle",
         &layers,
-        (&utc(report.timeline.start), &utc(report.timeline.end())),
+        TimeAxis {
+            start: tl.start,
+            bucket_secs: per as f64 * tl.step_secs,
+        },
+        &format!("{} per {hours:.1} h column", c.trim()),
         &|v| money(&c, v),
     )
 }
@@ -160,15 +163,17 @@ fn request_vs_usage(report: &Report, top: usize) -> String {
     };
     let names = ("requested", "used");
     paired_bars(
-        "Average CPU cores requested vs used, costliest workloads",
+        "CPU requested vs used, costliest workloads",
         &rows(false),
         names,
-        &|v| format!("{v:.2}"),
+        "cores, averaged over the window",
+        &|v| format!("{v:.2} cores"),
     ) + &paired_bars(
-        "Average memory GiB requested vs used, costliest workloads",
+        "Memory requested vs used, costliest workloads",
         &rows(true),
         names,
-        &|v| format!("{v:.2}Gi"),
+        "GiB, averaged over the window",
+        &|v| format!("{v:.2} GiB"),
     )
 }
 

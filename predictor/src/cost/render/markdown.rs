@@ -19,11 +19,12 @@ pub fn render(report: &Report, top: usize) -> String {
         }
     }
     for t in tables::all(report, top) {
-        let _ = writeln!(out, "\n## {}\n\n{}\n", t.title, t.note);
+        let _ = writeln!(out, "\n## {}\n", t.title);
         if t.rows.is_empty() {
-            let _ = writeln!(out, "_No rows._");
+            let _ = writeln!(out, "{}", t.empty);
             continue;
         }
+        let _ = writeln!(out, "{}\n", t.note);
         let _ = writeln!(out, "| {} |", t.headers.join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(t.headers.len()));
         for row in &t.rows {

@@ -1,8 +1,9 @@
-//! Report outputs. Amounts are rounded here and only here: Markdown and HTML to cents,
-//! CSV and JSON keep full precision so their rows add up exactly.
+//! Report outputs. Amounts are rounded here and only here, each from the exact figure: a
+//! total can differ from the sum of its rounded rows by up to half a cent per row.
 
 pub mod csv;
 pub mod html;
+pub mod json;
 pub mod markdown;
 mod svg;
 mod tables;
@@ -26,8 +27,42 @@ pub fn render(report: &Report, format: Format, top: usize) -> serde_json::Result
         Format::Markdown => markdown::render(report, top),
         Format::Html => html::render(report, top),
         Format::Csv => csv::allocation(report),
-        Format::Json => serde_json::to_string_pretty(report)? + "\n",
+        Format::Json => json::render(report)?,
     })
+}
+
+/// Rounding for the machine-readable outputs (JSON, CSV).
+pub mod rounded {
+    fn to(v: f64, decimals: i32) -> f64 {
+        let f = 10f64.powi(decimals);
+        // `+ 0.0` turns a rounded -0.0 into 0.0.
+        (v * f).round() / f + 0.0
+    }
+
+    /// To the cent.
+    pub fn money(v: f64) -> f64 {
+        to(v, 2)
+    }
+
+    /// Prices per resource-hour are fractions of a cent.
+    pub fn price(v: f64) -> f64 {
+        to(v, 6)
+    }
+
+    /// 4 decimals of an hour: a third of a second.
+    pub fn hours(v: f64) -> f64 {
+        to(v, 4)
+    }
+
+    /// Cores, GiB, resource-hours and replicas.
+    pub fn amount(v: f64) -> f64 {
+        to(v, 4)
+    }
+
+    /// Efficiencies and shares.
+    pub fn ratio(v: f64) -> f64 {
+        to(v, 4)
+    }
 }
 
 /// `$1,234.56`; negative amounts as `-$12.00`.

@@ -8,6 +8,8 @@ pub struct Table {
     pub title: String,
     /// One sentence saying how to read the table.
     pub note: String,
+    /// The sentence shown instead when there are no rows.
+    pub empty: String,
     pub headers: Vec<&'static str>,
     pub rows: Vec<Vec<String>>,
     /// Rows not shown (CSV and JSON have them).
@@ -27,6 +29,7 @@ pub fn all(report: &Report, top: usize) -> Vec<Table> {
 fn table(
     title: &str,
     note: &str,
+    empty: &str,
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
     total: usize,
@@ -34,6 +37,7 @@ fn table(
     Table {
         title: title.to_string(),
         note: note.to_string(),
+        empty: empty.to_string(),
         headers,
         more: total.saturating_sub(rows.len()),
         rows,
@@ -69,6 +73,7 @@ fn namespaces(report: &Report, top: usize) -> Table {
     table(
         "Cost by namespace",
         "Charged max(request, usage) per resource-hour; CPU and memory as average cores and GiB requested / used; share of the cluster cost.",
+        "No container ran in the window (kube-state-metrics and cAdvisor returned no container series), so no namespace was charged.",
         vec![
             "Namespace",
             "Pods",
@@ -112,6 +117,7 @@ fn workloads(report: &Report, top: usize) -> Table {
     table(
         "Cost by workload",
         "Pods resolved to their Deployment, StatefulSet, DaemonSet, Job or CronJob; efficiency is usage / request, cost-weighted over CPU and memory.",
+        "No workload ran in the window, so none was charged.",
         vec![
             "Namespace",
             "Workload",
@@ -154,6 +160,7 @@ fn nodes(report: &Report, top: usize) -> Table {
     table(
         "Nodes and idle cost",
         "Node cost is capacity × price per resource-hour; idle = node cost − what its containers were charged. Highest idle first.",
+        "No node capacity series (kube_node_status_allocatable) in the window, so node cost and idle cost are unknown.",
         vec![
             "Node",
             "Type",
@@ -204,6 +211,7 @@ fn rightsizing(report: &Report, top: usize) -> Table {
     table(
         "Right-sizing",
         "Per replica: current request → recommended (usage percentile × (1 + margin)); saving per month at the window's usage. Savings become real only when nodes are removed: cutting requests first grows idle.",
+        "No container has usage history in the window, so there is nothing to right-size.",
         vec![
             "Workload · container",
             "Replicas",
@@ -239,18 +247,17 @@ fn prescale(report: &Report) -> Table {
             ]
         })
         .collect();
-    // Without usage series there is no plan to describe: say so rather than "()".
-    let note = match report.prescale.first() {
-        Some(p) => format!(
+    let note = report.prescale.first().map_or_else(String::new, |p| {
+        format!(
             "Capacity for real usage (cores used; nodes for the cluster) held at the window's hourly peak all the time versus following an hourly plan ({}). Under-provisioned hours: usage above the plan.",
             p.plan
-        ),
-        None => "No usage history to plan from (cAdvisor series missing or the window too short), so there is no pre-scaling comparison.".to_string(),
-    };
+        )
+    });
     let total = rows.len();
     table(
         "Pre-scaling versus static peak",
         &note,
+        "No usage history to plan from (cAdvisor series missing or the window too short), so there is no pre-scaling comparison.",
         vec![
             "Scope",
             "Static peak",
