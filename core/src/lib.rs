@@ -5,6 +5,7 @@
 //! only I/O is the Prometheus client in [`prometheus`] and the refresh in
 //! [`load`], so the extender, the descheduler and the benches share one model.
 
+pub mod bytes_text;
 pub mod duration_text;
 pub mod estimate;
 pub mod fit;

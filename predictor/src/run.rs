@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::clean::{CleanOptions, regularize_with};
+use crate::clean::{CleanOptions, CleaningReport, regularize_with};
 use crate::config::PredictorConfig;
 use crate::csv::RawSeries;
 use crate::forecast::{Forecast, forecast};
@@ -69,6 +69,9 @@ fn analyse_one(input: &Input, config: &PredictorConfig) -> Analysed {
             };
         }
     };
+    if let Some(note) = report.cleaning.as_ref().and_then(short_history) {
+        report.problems.push(note);
+    }
     match forecast(&series, &options) {
         Ok(f) => {
             match plan_for(&input.id, &f, config) {
@@ -84,6 +87,23 @@ fn analyse_one(input: &Input, config: &PredictorConfig) -> Analysed {
         report,
         history: Some(series),
     }
+}
+
+/// History shorter than two days cannot show a daily cycle nor test a model on a held-out
+/// day: the forecast is then a level or a short repeat, and the user should know why.
+fn short_history(c: &CleaningReport) -> Option<String> {
+    const TWO_DAYS: i64 = 2 * 86_400;
+    let span = i64::try_from(c.points_out)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(c.step);
+    (span < TWO_DAYS).then(|| {
+        format!(
+            "only {} of history ({} points): too little to find a daily cycle or to backtest; \
+             give 2d or more (14d also finds a weekly cycle)",
+            crate::forecast::format_seconds(span),
+            c.points_in
+        )
+    })
 }
 
 /// The plan a rule asks for this target, if any.

@@ -310,6 +310,23 @@ async fn allocation_matches_opencost_to_the_cent() -> TestResult {
         long.allocation.nodes[0].total_cost(),
         0.192 * 121.0 / 60.0,
     );
+
+    // A window far beyond the data (`--window 1000y`) is clipped to where the data starts
+    // before anything is pulled: the same costs, for a few dozen queries more.
+    let huge = report(&prom, &config_with_window(1000 * 365 * 24)).await?;
+    assert!(
+        huge.warnings
+            .iter()
+            .any(|w| w.contains("days (1970-01-01") && w.contains("data covers only 2.0 h")),
+        "{:#?}",
+        huge.warnings
+    );
+    assert_money(
+        "node-a bill, 1000y window",
+        huge.allocation.nodes[0].total_cost(),
+        0.192 * 121.0 / 60.0,
+    );
+    assert!(huge.queries < long.queries + 40, "{} queries", huge.queries);
     Ok(())
 }
 

@@ -128,7 +128,9 @@ pub fn timeline(end: SystemTime, config: &CostConfig) -> Timeline {
     let step = config.resolution.as_secs().max(1);
     let end = end.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let end = end - end % step;
-    let steps = (config.window.as_secs() / step).max(1) as usize;
+    // A window reaching back before 1970 (`--window 1000y`) starts there; fetching clips it
+    // further to what Prometheus holds.
+    let steps = (config.window.as_secs() / step).clamp(1, (end / step).max(1)) as usize;
     Timeline {
         start: (end - steps as u64 * step) as f64,
         step_secs: step as f64,
@@ -136,13 +138,18 @@ pub fn timeline(end: SystemTime, config: &CostConfig) -> Timeline {
     }
 }
 
-/// Fetches everything for a report over `tl`; `progress` counts queries.
+/// Fetches everything for a report over `asked`, or over its part from the first step
+/// Prometheus holds data for (a window longer than the retention is clipped before anything is
+/// pulled, with a warning); `progress` counts queries.
 pub async fn fetch(
     client: &PrometheusClient,
     config: &CostConfig,
-    tl: Timeline,
+    asked: Timeline,
     progress: &ProgressBar,
 ) -> Result<Dataset, PrometheusError> {
+    progress.set_message("finding where the data starts");
+    let (tl, probes) = clip_to_data(client, asked).await?;
+    progress.set_message("");
     let step = tl.step_secs as u64;
     let chunk_steps = ((CHUNK.as_secs() / step) as usize).clamp(1, MAX_POINTS_PER_QUERY);
     let chunks: Vec<Chunk> = Metric::ALL
@@ -157,7 +164,7 @@ pub async fn fetch(
         .collect();
     let instants = Instants::COUNT;
     progress.set_length((chunks.len() + instants) as u64);
-    let mut store = Store::new(tl);
+    let mut store = Store::new(asked, tl);
     let mut answers = futures::stream::iter(chunks)
         .map(|chunk| async move {
             let q = chunk.metric.promql(step);
@@ -175,7 +182,7 @@ pub async fn fetch(
             (chunk.metric, series)
         })
         .buffer_unordered(config.concurrency.max(1));
-    let mut queries = 0;
+    let mut queries = probes;
     while let Some((metric, series)) = answers.next().await {
         queries += 1;
         progress.inc(1);
@@ -187,8 +194,47 @@ pub async fn fetch(
     Ok(store.finish(instants, queries))
 }
 
+/// Where data starts, to a step: bisection over instant queries for node capacity in the day
+/// before each probe (so gaps shorter than a day do not mislead it). Returns `tl` from that
+/// step on, and the queries sent; `tl` unchanged when data covers its start or is absent.
+async fn clip_to_data(
+    client: &PrometheusClient,
+    tl: Timeline,
+) -> Result<(Timeline, usize), PrometheusError> {
+    const PROBE: &str = r#"count(last_over_time(kube_node_status_capacity{resource="cpu"}[1d]))"#;
+    let mut queries = 0;
+    let mut has_data = async |i: usize| -> Result<bool, PrometheusError> {
+        queries += 1;
+        let at = super::prometheus_time(tl.time(i));
+        Ok(!client.query(PROBE, Some(at)).await?.is_empty())
+    };
+    let last = tl.steps.saturating_sub(1);
+    if tl.steps < 2 || has_data(0).await? || !has_data(last).await? {
+        return Ok((tl, queries));
+    }
+    // Invariant: no data at `lo`, data at `hi`.
+    let (mut lo, mut hi) = (0, last);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if has_data(mid).await? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    // Point `hi` (the first with data) becomes point 0.
+    let clipped = Timeline {
+        start: tl.time(lo),
+        step_secs: tl.step_secs,
+        steps: tl.steps - hi,
+    };
+    Ok((clipped, queries))
+}
+
 /// Range-query answers merged per container and node.
 struct Store {
+    /// The window the user asked for; `tl` is its part that holds data.
+    asked: Timeline,
     tl: Timeline,
     containers: HashMap<ContainerKey, ContainerData>,
     nodes: BTreeMap<String, NodeData>,
@@ -198,8 +244,9 @@ struct Store {
 }
 
 impl Store {
-    fn new(tl: Timeline) -> Self {
+    fn new(asked: Timeline, tl: Timeline) -> Self {
         Self {
+            asked,
             tl,
             containers: HashMap::new(),
             nodes: BTreeMap::new(),
@@ -327,7 +374,7 @@ impl Store {
                 warnings.push(text.to_string());
             }
         }
-        warnings.extend(coverage(self.tl, &nodes, &containers));
+        warnings.extend(coverage(self.asked, self.tl, &nodes, &containers));
         Dataset {
             timeline: self.tl,
             containers,
@@ -339,25 +386,41 @@ impl Store {
     }
 }
 
-/// A warning when the data starts after the window does (or stops before it ends).
-fn coverage(tl: Timeline, nodes: &[NodeData], containers: &[ContainerData]) -> Option<String> {
+/// A warning when the data starts after the window asked does (or stops before it ends).
+fn coverage(
+    asked: Timeline,
+    tl: Timeline,
+    nodes: &[NodeData],
+    containers: &[ContainerData],
+) -> Option<String> {
     let any_at = |i: usize| {
         nodes.iter().any(|n| !n.cpu_cores[i].is_nan()) || containers.iter().any(|c| c.runs_at(i))
     };
     let first = (0..tl.steps).find(|&i| any_at(i))?;
     let last = (0..tl.steps).rev().find(|&i| any_at(i))?;
-    if first == 0 && last + 1 == tl.steps {
+    let (from, to) = (tl.time(first) - tl.step_secs, tl.time(last));
+    if from <= asked.start && to >= asked.end() {
         return None;
     }
-    let covered = (last + 1 - first) as f64 * tl.step_hours();
     Some(format!(
-        "the window asked is {:.1} h ({} to {}) but data covers only {covered:.1} h ({} to {}): costs are for the covered part; shorten --window or check Prometheus retention",
-        tl.hours(),
-        utc(tl.start),
-        utc(tl.end()),
-        utc(tl.time(first) - tl.step_secs),
-        utc(tl.time(last)),
+        "the window asked is {} ({} to {}) but data covers only {:.1} h ({} to {}): costs are for the covered part; shorten --window or check Prometheus retention",
+        asked_span(asked),
+        utc(asked.start),
+        utc(asked.end()),
+        (to - from) / 3600.0,
+        utc(from),
+        utc(to),
     ))
+}
+
+/// `36.0 h`, or days for a long window.
+fn asked_span(tl: Timeline) -> String {
+    let hours = tl.hours();
+    if hours > 72.0 {
+        format!("{:.0} days", hours / 24.0)
+    } else {
+        format!("{hours:.1} h")
+    }
 }
 
 /// What instant queries at the window's end tell: owners, node labels, memory limits.

@@ -23,6 +23,7 @@ pub struct RightsizeConfig {
     pub memory_margin: f64,
     /// Floors for a recommendation (Kubecost's: 10m CPU, 20 MiB).
     pub min_cpu_cores: f64,
+    #[serde(with = "tidal_core::bytes_text")]
     pub min_memory_bytes: f64,
     /// Flag a memory peak at or above this fraction of the memory limit.
     pub memory_limit_warning: f64,
