@@ -195,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             // A 429 is a PodDisruptionBudget's "not now": read it, do not retry it.
             kube_config.default_retry = false;
+            let server = kube_config.cluster_url.to_string();
             let kube =
                 client(kube_config).map_err(|e| anyhow::anyhow!("{e}; nothing was evicted"))?;
             let prometheus = PrometheusClient::new(&config.prometheus)?;
@@ -210,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("invalid extender thresholds: {e}"))?;
             let inputs = tidal_descheduler::run::Inputs {
                 kube: &kube,
+                server: &server,
                 prometheus: &prometheus,
                 load: &config.load,
                 config: &config.descheduler,
@@ -293,8 +295,11 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // kube's client logs each failed request at ERROR itself; Tidal reports the failure once,
+    // with the server and what to do, so that line is only a duplicate (RUST_LOG brings it back).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,kube_client::client::builder=off")
+    });
     // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

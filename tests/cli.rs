@@ -244,6 +244,37 @@ fn deschedule_without_a_cluster_evicts_nothing_and_exits_1() {
 }
 
 #[test]
+fn deschedule_against_an_unreachable_api_server_names_it_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n\
+         current-context: x\n",
+    )
+    .expect("write kubeconfig");
+    let out = tidal(&["deschedule", "--dry-run", "--kubeconfig", path(&kubeconfig)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one line, no echo from kube's own log: {err}"
+    );
+    assert!(
+        err.contains("cannot reach the API server at http://127.0.0.1:1/ to list")
+            && err.contains("Connection refused")
+            && err.contains("nothing was evicted"),
+        "{err}"
+    );
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+#[test]
 fn an_error_is_printed_once_and_without_colour_codes_off_a_terminal() {
     // stderr is a pipe here, as when a CronJob's log is collected.
     let out = tidal(&["--prometheus-url", "http://127.0.0.1:1", "predict"]);

@@ -300,7 +300,7 @@ impl PrometheusClient {
 
 /// The last error of a chain: `tcp connect error: Connection refused (os error 111)`, `dns
 /// error: failed to lookup address information`, `invalid peer certificate: UnknownIssuer`.
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut last = error;
     while let Some(next) = last.source() {
         last = next;

@@ -54,10 +54,7 @@ pub struct Attempt {
 /// An answer the run cannot read as a verdict on one pod (the API server is down,
 /// RBAC forbids evictions, …): the run stops there rather than guess.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "evicting {pod} failed: {source}. Stopped with {remaining} eviction(s) not attempted; check that \
-     the API server is reachable and the service account may create pods/eviction"
-)]
+#[error("evicting {pod} failed; stopped with {remaining} eviction(s) not attempted")]
 pub struct Stopped {
     pub pod: PodKey,
     pub remaining: usize,

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod cooldown;
 pub mod execute;
+pub mod kube_error;
 pub mod model;
 pub mod plan;
 pub mod policy;

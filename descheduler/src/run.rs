@@ -16,6 +16,7 @@ use tidal_core::usage::{fetch_pod_usage, fetch_sustained};
 use crate::config::DeschedulerConfig;
 use crate::cooldown::CooldownStore;
 use crate::execute::{Attempt, ExecuteOptions, Outcome, Target, execute};
+use crate::kube_error;
 use crate::plan::{Plan, plan};
 use crate::snapshot::{Figures, assemble, list_objects};
 
@@ -32,22 +33,23 @@ pub struct RunReport {
     pub warnings: Vec<String>,
 }
 
-/// A failure before any eviction was attempted: nothing was changed.
+/// A failure before any eviction was attempted: nothing was changed. Each carries a
+/// sentence from [`kube_error::describe`].
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("cannot read the cluster: {0}; nothing was evicted")]
+    Listing(String),
     #[error(
-        "cannot read the cluster ({0}); nothing was evicted. Check the API server and the service account's list permissions"
+        "cannot read the cooldown state: {0}; nothing was evicted, since recently moved workloads could not be spared"
     )]
-    Listing(kube::Error),
-    #[error(
-        "cannot read the cooldown state ConfigMap ({0}); nothing was evicted, since recently moved workloads could not be spared"
-    )]
-    State(kube::Error),
+    State(String),
 }
 
 pub struct Inputs<'a> {
     /// Must not retry 429s itself (see [`crate::execute`]).
     pub kube: &'a kube::Client,
+    /// The API server's address, for messages.
+    pub server: &'a str,
     pub prometheus: &'a PrometheusClient,
     pub load: &'a LoadConfig,
     pub config: &'a DeschedulerConfig,
@@ -58,19 +60,25 @@ pub struct Inputs<'a> {
 pub async fn run_once(inputs: &Inputs<'_>, dry_run: bool) -> Result<RunReport, RunError> {
     let Inputs {
         kube,
+        server,
         prometheus,
         load,
         config,
         scorer,
     } = *inputs;
     let mut warnings = Vec::new();
-    let objects = list_objects(kube).await.map_err(RunError::Listing)?;
+    let objects = list_objects(kube).await.map_err(|e| {
+        RunError::Listing(kube_error::describe(&e.source, server, "list", &e.resource))
+    })?;
     let figures = gather_figures(prometheus, load, config, &mut warnings).await;
     let store = CooldownStore {
         namespace: config.state.namespace.clone(),
         name: config.state.config_map.clone(),
     };
-    let cooldowns = store.load(kube).await.map_err(RunError::State)?;
+    let cooldowns = store.load(kube).await.map_err(|e| {
+        let config_map = format!("configmaps/{}", store.name);
+        RunError::State(kube_error::describe(&e, server, "get", &config_map))
+    })?;
 
     let now = SystemTime::now();
     let snapshot = assemble(&objects, &figures, now);
@@ -92,7 +100,8 @@ pub async fn run_once(inputs: &Inputs<'_>, dry_run: bool) -> Result<RunReport, R
     let (attempts, stopped) = match execute(kube, &targets, &options).await {
         Ok(attempts) => (attempts, None),
         Err(stopped) => {
-            let why = stopped.to_string();
+            let cause = kube_error::describe(&stopped.source, server, "create", "pods/eviction");
+            let why = format!("{stopped}: {cause}");
             (stopped.done, Some(why))
         }
     };

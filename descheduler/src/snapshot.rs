@@ -45,8 +45,16 @@ pub struct Figures {
     pub pod_usage: HashMap<(String, String), PodUsage>,
 }
 
+/// A list call that failed, and the resource it asked for (e.g. `pods`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list {resource}: {source}")]
+pub struct ListError {
+    pub resource: String,
+    pub source: kube::Error,
+}
+
 /// Lists everything a plan needs, cluster-wide, one list call per kind.
-pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, kube::Error> {
+pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListError> {
     // Only running pods on a node can be evicted or count on a destination.
     let running = ListParams::default().fields("status.phase=Running");
     let all = ListParams::default();
@@ -70,11 +78,17 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, kube::Er
     })
 }
 
-async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, kube::Error>
+async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, ListError>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    Ok(Api::<K>::all(client.clone()).list(params).await?.items)
+    match Api::<K>::all(client.clone()).list(params).await {
+        Ok(list) => Ok(list.items),
+        Err(source) => Err(ListError {
+            resource: K::plural(&()).into_owned(),
+            source,
+        }),
+    }
 }
 
 /// Joins objects and figures into a snapshot taken at `now`.

@@ -63,6 +63,7 @@ fn add_pod(api: &FakeApiServer, name: &str, app: &str, node: &str) -> anyhow::Re
 /// and the extender's scorer failing closed.
 struct Setup {
     kube: kube::Client,
+    server: String,
     prometheus: PrometheusClient,
     load: LoadConfig,
     config: DeschedulerConfig,
@@ -89,6 +90,7 @@ impl Setup {
             on_missing: MissingMetrics::FailClosed,
         };
         Ok(Self {
+            server: api.url(),
             kube: kube::Client::try_from(kube_config)?,
             prometheus,
             load,
@@ -100,6 +102,7 @@ impl Setup {
     fn inputs(&self) -> Inputs<'_> {
         Inputs {
             kube: &self.kube,
+            server: &self.server,
             prometheus: &self.prometheus,
             load: &self.load,
             config: &self.config,
@@ -274,5 +277,46 @@ async fn without_prometheus_nothing_moves_and_the_report_says_why() -> anyhow::R
             .iter()
             .all(|r| !r.path.ends_with("/eviction"))
     );
+    Ok(())
+}
+
+/// A permission problem and a connection problem read differently, both naming the server;
+/// the 403 names the verb and resource refused. Nothing is evicted either way.
+#[tokio::test]
+async fn forbidden_and_unreachable_api_servers_read_differently() -> anyhow::Result<()> {
+    let api = FakeApiServer::start().await?;
+    api.deny("list", "poddisruptionbudgets");
+    // Prometheus is never asked: the cluster is read first.
+    let setup = Setup::new(&api, "http://127.0.0.1:9".into())?;
+    let forbidden = match run_once(&setup.inputs(), false).await {
+        Ok(_) => anyhow::bail!("a run without list on poddisruptionbudgets went ahead"),
+        Err(e) => e.to_string(),
+    };
+    for part in [
+        format!("the API server at {}", api.url()),
+        "forbids this identity to list poddisruptionbudgets (403 Forbidden".to_string(),
+        "kubectl auth can-i list poddisruptionbudgets".to_string(),
+        "nothing was evicted".to_string(),
+    ] {
+        assert!(forbidden.contains(&part), "{part:?} missing: {forbidden}");
+    }
+
+    let url = api.url();
+    drop(api);
+    let unreachable = match run_once(&setup.inputs(), false).await {
+        Ok(_) => anyhow::bail!("a run against a stopped API server went ahead"),
+        Err(e) => e.to_string(),
+    };
+    for part in [
+        format!("cannot reach the API server at {url} to list"),
+        "Connection refused".to_string(),
+        "nothing was evicted".to_string(),
+    ] {
+        assert!(
+            unreachable.contains(&part),
+            "{part:?} missing: {unreachable}"
+        );
+    }
+    assert!(!unreachable.contains("403"), "{unreachable}");
     Ok(())
 }

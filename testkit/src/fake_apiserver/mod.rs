@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     after_get: Mutex<Vec<AfterGet>>,
+    /// `(verb, plural)` pairs RBAC refuses, as [`FakeApiServer::deny`] set them.
+    denied: Mutex<Vec<(String, String)>>,
     /// Flips to `true` (or closes) when the server stops; open watches end on it.
     shutdown: tokio::sync::watch::Receiver<bool>,
     addr: SocketAddr,
@@ -178,6 +180,7 @@ impl FakeApiServer {
             store: Mutex::new(Store::new()),
             requests: Mutex::new(Vec::new()),
             after_get: Mutex::new(Vec::new()),
+            denied: Mutex::new(Vec::new()),
             shutdown: stopped.clone(),
             addr,
         });
@@ -409,6 +412,15 @@ preferences: {{}}
     }
 
     /// Every request received so far, in order.
+    /// From now on, answers `verb` (`list`, `get`, `watch`, `create`, ...) on `plural`
+    /// (e.g. `poddisruptionbudgets`) with RBAC's 403, as for a service account without that rule.
+    pub fn deny(&self, verb: &str, plural: &str) {
+        self.shared
+            .denied
+            .lock()
+            .push((verb.to_string(), plural.to_string()));
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests.lock().clone()
     }

@@ -228,6 +228,13 @@ impl Call {
             Target::Discovery(_) => Err(ApiError::method_not_allowed()),
             Target::Collection { res, namespace } => {
                 let all_namespaces = res.namespaced && namespace.is_none();
+                let verb = match *method {
+                    Method::GET if matches!(self.param("watch"), Some("true" | "1")) => "watch",
+                    Method::GET => "list",
+                    Method::POST => "create",
+                    _ => "deletecollection",
+                };
+                self.authorize(verb, res, namespace.as_deref(), "")?;
                 match *method {
                     Method::GET if matches!(self.param("watch"), Some("true" | "1")) => {
                         self.watch(res, namespace)
@@ -241,7 +248,10 @@ impl Call {
                 }
             }
             Target::Object(key) => match *method {
-                Method::GET => self.get(&key),
+                Method::GET => {
+                    self.authorize("get", key.res, Some(&key.namespace), &key.name)?;
+                    self.get(&key)
+                }
                 Method::PUT => self.replace(&key, false),
                 Method::PATCH => self.patch(&key, false),
                 Method::DELETE => self.delete(&key),
@@ -249,6 +259,21 @@ impl Call {
             },
             Target::Subresource(key, sub) => self.subresource(&key, &sub),
         }
+    }
+
+    /// RBAC's answer for a `(verb, resource)` pair the test denied.
+    fn authorize(
+        &self,
+        verb: &str,
+        res: Res,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let denied = self.shared.denied.lock();
+        if denied.iter().any(|(v, p)| v == verb && p == res.plural) {
+            return Err(ApiError::forbidden_by_rbac(res, verb, namespace, name));
+        }
+        Ok(())
     }
 
     fn subresource(&self, key: &ObjectKey, sub: &str) -> Result<Response, ApiError> {

@@ -229,6 +229,39 @@ impl ApiError {
         .with_details(object_details(group, resource, name))
     }
 
+    /// The authorizer's refusal (`errors.NewForbidden` with RBAC's reason) for the identity the
+    /// fake's kubeconfig names.
+    pub fn forbidden_by_rbac(
+        res: &ResourceDef,
+        verb: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        let qualified = if res.group.is_empty() {
+            res.plural.to_string()
+        } else {
+            format!("{}.{}", res.plural, res.group)
+        };
+        let subject = if name.is_empty() {
+            qualified
+        } else {
+            format!("{qualified} \"{name}\"")
+        };
+        let scope = match namespace {
+            Some(ns) if !ns.is_empty() => format!("in the namespace \"{ns}\""),
+            _ => "at the cluster scope".to_string(),
+        };
+        Self::new(
+            403,
+            "Forbidden",
+            format!(
+                "{subject} is forbidden: User \"system:serviceaccount:tidal-system:tidal\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+                res.plural, res.group
+            ),
+        )
+        .with_details(object_details(res.group, res.plural, name))
+    }
+
     /// `errors.NewTooManyRequests` with one typed cause; `retry_after` 0 sends no `Retry-After`.
     pub fn too_many_requests(
         message: &str,
