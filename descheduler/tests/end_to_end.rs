@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde_json::json;
 use tidal_core::load::LoadConfig;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_core::scoring::{MissingMetrics, Scorer, Thresholds, Weights};
@@ -28,34 +26,17 @@ fn add_workload(
     replicas: i32,
     allowed: i32,
 ) -> anyhow::Result<()> {
-    api.add(&serde_json::from_value::<Deployment>(json!({
-        "metadata": {"name": name, "namespace": "shop"},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": {}},
-        "status": {"readyReplicas": replicas},
-    }))?)?;
-    api.add(&serde_json::from_value::<ReplicaSet>(json!({
-        "metadata": {"name": format!("{name}-rs"), "namespace": "shop", "ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": format!("uid-{name}"), "controller": true}]},
-        "spec": {"selector": {"matchLabels": {"app": name}}},
-    }))?)?;
-    api.add(&serde_json::from_value::<PodDisruptionBudget>(json!({
-        "metadata": {"name": name, "namespace": "shop", "generation": 1},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": name}}},
-        "status": {"disruptionsAllowed": allowed, "currentHealthy": replicas, "desiredHealthy": replicas - 1,
-                   "expectedPods": replicas, "observedGeneration": 1},
-    }))?)?;
+    let (deployment, replica_set, budget) = objects::deployment("shop", name, replicas, allowed)?;
+    api.add(&deployment)?;
+    api.add(&replica_set)?;
+    api.add(&budget)?;
     Ok(())
 }
 
 fn add_pod(api: &FakeApiServer, name: &str, app: &str, node: &str) -> anyhow::Result<()> {
-    api.add(&serde_json::from_value::<Pod>(json!({
-        "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}, "ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{app}-rs"), "uid": format!("uid-{app}-rs"), "controller": true}]},
-        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x",
-            "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}}}]},
-        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z", "qosClass": "Burstable",
-                   "conditions": [{"type": "Ready", "status": "True"}]},
-    }))?)?;
+    api.add(&objects::running_pod(
+        "shop", name, app, node, "500m", "512Mi",
+    )?)?;
     Ok(())
 }
 

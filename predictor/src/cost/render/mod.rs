@@ -190,7 +190,11 @@ impl Summary {
             ),
             (
                 "Right-sizing saving".to_string(),
-                format!("{} per month from {cuts} containers", money(c, saving)),
+                format!(
+                    "{} per month from {cuts} container{}",
+                    money(c, saving),
+                    if cuts == 1 { "" } else { "s" }
+                ),
             ),
         ];
         if a.unattributed.total_cost() > 0.0 {

@@ -1,17 +1,7 @@
-//! Tidal at work with nothing else running (`./scripts/demo`).
-//!
 //! The extender: a real Prometheus on loopback holds two hours of node-exporter series for
 //! six nodes (`instance` as `IP:9100`); an in-process stand-in for the Kubernetes API serves
 //! the nodes and pods; `tidal extender` runs against both; and a stand-in for kube-scheduler
 //! sends it a burst of pods, binding each to the best-scored node.
-//!
-//! The predictor: a second Prometheus holds a week of cAdvisor and kube-state-metrics series
-//! for three workloads; `tidal predict`'s pipeline pulls their history, finds their cycles,
-//! forecasts the next day, plans replicas and writes a chart.
-//!
-//! The simulator: a generated three-day cluster replayed under every policy, side by side.
-//!
-//! `--serve` keeps everything running afterwards so you can query it yourself.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,18 +11,9 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use tidal_core::load::LoadConfig;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
-use tidal_predictor::chart;
-use tidal_predictor::config::{PredictorConfig, PrescaleRule};
-use tidal_predictor::forecast::Quantile;
-use tidal_predictor::history::{Target, WorkloadResource, WorkloadTarget, fetch_history};
-use tidal_predictor::plan::PlanConfig;
-use tidal_predictor::report;
-use tidal_predictor::run::{self, Input};
 use tidal_scheduler_extender::{ExtenderConfig, Options, serve};
 use tidal_testkit::fake_apiserver::FakeApiServer;
-use tidal_testkit::metrics::{
-    ClusterMetrics, Container, Node, Pod as PodMetrics, Profile, unix_now,
-};
+use tidal_testkit::metrics::{ClusterMetrics, Node, Profile, unix_now};
 use tidal_testkit::objects;
 use tidal_testkit::prometheus::Prometheus;
 use tidal_testkit::scheduler::SchedulerSim;
@@ -97,12 +78,11 @@ fn cluster() -> Vec<DemoNode> {
     ]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let keep_serving = std::env::args().any(|a| a == "--serve");
+/// The extender answering a burst of pods; with `keep_serving`, it runs until Ctrl-C.
+pub async fn run(keep_serving: bool) -> anyhow::Result<()> {
     let nodes = cluster();
 
-    step("filling a local Prometheus with 2 hours of node-exporter data for 6 nodes");
+    super::step("filling a local Prometheus with 2 hours of node-exporter data for 6 nodes");
     let mut data = ClusterMetrics::new();
     for n in &nodes {
         let node = Node::new(n.name, format!("{}:9100", n.ip))
@@ -114,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         "prometheus is not installed: run ./scripts/demo, or apt-get install -y prometheus",
     )?;
 
-    step("starting a stand-in Kubernetes API with the nodes and a burst of pending pods");
+    super::step("starting a stand-in Kubernetes API with the nodes and a burst of pending pods");
     let api = FakeApiServer::start().await?;
     for n in &nodes {
         api.add(&objects::node(n.name, n.ip, "8", "32Gi")?)?;
@@ -130,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
-    step("starting `tidal extender` against both");
+    super::step("starting `tidal extender` against both");
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
     let options = Options {
@@ -238,151 +218,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("\nRun `./scripts/demo --serve` to keep it running and query it yourself.");
     }
-    predictor_demo().await?;
-    simulator_demo();
     Ok(())
-}
-
-/// Three days of a generated cluster replayed under every policy: `tidal simulate`.
-fn simulator_demo() {
-    use tidal_simulator::engine::{Options, simulate};
-    use tidal_simulator::policy::Policy;
-    println!();
-    step(
-        "tidal simulate --scenario mixed: three days of 36 nodes and 90 services under each policy",
-    );
-    let trace = match tidal_simulator::scenario::build("mixed", 7) {
-        Ok(trace) => trace,
-        Err(e) => return println!("  (the scenario could not be built: {e})"),
-    };
-    let policies = Policy::defaults(trace.workloads.iter().any(|w| w.hpa.is_some()));
-    let report = simulate(
-        &trace,
-        "scenario mixed",
-        &policies,
-        &Options::default(),
-        &|_, _, _| {},
-    );
-    print!("{}", tidal_simulator::report::table(&report));
-    println!(
-        "Where Tidal loses: `--scenario diurnal` (two tiers of 40 under-requested replicas that \
-         peak together and roll daily) places worse than requests; see BENCHMARKS.md.\n\
-         Try `tidal simulate --scenario week --format html --output sim.html` for heatmaps."
-    );
-}
-
-/// A week of three workloads' CPU in Prometheus, then `tidal predict`'s pipeline on it.
-async fn predictor_demo() -> anyhow::Result<()> {
-    const DAY: i64 = 86_400;
-    println!();
-    step("filling a second Prometheus with a week of CPU usage for three workloads");
-    let end = unix_now() / 300 * 300;
-    let hour = |t: i64| (t.rem_euclid(DAY)) as f64 / 3600.0;
-    // Shop traffic peaks at 14:00 UTC; a nightly batch at 02:00; an API with no cycle.
-    let shop = Profile::from_fn(move |t| {
-        0.2 + 0.8 * (-(hour(t) - 14.0).powi(2) / 8.0).exp() + 0.03 * ((t / 300) % 7) as f64
-    });
-    let batch = Profile::from_fn(move |t| {
-        if (2.0..4.0).contains(&hour(t)) {
-            1.5
-        } else {
-            0.05
-        }
-    });
-    let mut data = ClusterMetrics::new()
-        .range(end - 7 * DAY, end)
-        .step(Duration::from_secs(300));
-    for (workload, replicas, profile) in [("shop", 3, shop), ("batch", 1, batch)] {
-        let rs = format!("{workload}-5d9c7");
-        data = data.replica_set("demo", &rs, workload);
-        for i in 0..replicas {
-            data = data.pod(
-                PodMetrics::new("demo", format!("{rs}-{i}"), "node-a")
-                    .owner("ReplicaSet", &rs)
-                    .container(Container::new(workload).cpu(profile.clone())),
-            );
-        }
-    }
-    data = data.replica_set("demo", "api-7f8b6", "api").pod(
-        PodMetrics::new("demo", "api-7f8b6-0", "node-a")
-            .owner("ReplicaSet", "api-7f8b6")
-            .container(Container::new("api").cpu(0.3)),
-    );
-    let prometheus = Prometheus::start(&data.to_openmetrics())
-        .await?
-        .context("prometheus is not installed: run ./scripts/demo")?;
-
-    step("tidal predict: history, cycles, model choice by backtest, next peak, replica plan");
-    let mut config = PredictorConfig {
-        history: Duration::from_secs(7 * DAY as u64),
-        targets: vec![Target::Workload(WorkloadTarget {
-            name: None,
-            resource: WorkloadResource::Cpu,
-            namespace: Some("demo".into()),
-            workload: None,
-        })],
-        ..PredictorConfig::default()
-    };
-    let client = PrometheusClient::new(&PrometheusConfig {
-        url: prometheus.url(),
-        ..PrometheusConfig::default()
-    })?;
-    let at = |t: i64| std::time::UNIX_EPOCH + Duration::from_secs(t.unsigned_abs());
-    let histories = fetch_history(
-        &client,
-        &config.targets,
-        at(end - 7 * DAY),
-        at(end),
-        config.step,
-        &config.fetch,
-    )
-    .await?;
-    let inputs: Vec<Input> = histories
-        .into_iter()
-        .map(|h| Input {
-            id: h.id,
-            unit: "cores".into(),
-            samples: h.samples,
-        })
-        .collect();
-    for input in &inputs {
-        // One replica should carry half a core, between 1 and 10 replicas.
-        config.prescale.push(PrescaleRule {
-            target: input.id.clone(),
-            quantile: Quantile::P90,
-            hpa: None,
-            plan: PlanConfig::new(0.5, 1, 10),
-        });
-    }
-    let analysed = run::analyse(&inputs, &config);
-    let reports: Vec<_> = analysed.iter().map(|a| a.report.clone()).collect();
-    println!("\n{}", report::table(&reports));
-    let chart_path = std::env::temp_dir().join("tidal-demo-forecast.html");
-    let recent: Vec<_> = analysed
-        .iter()
-        .filter_map(|a| {
-            Some(chart::Panel {
-                title: &a.report.id,
-                unit: "cores",
-                history: a.history.as_ref()?,
-                forecast: a.report.forecast.as_ref()?,
-                plan: a.report.plan.as_ref(),
-            })
-        })
-        .collect();
-    std::fs::write(&chart_path, chart::html("Tidal demo forecast", &recent))?;
-    println!("  The shop's daily cycle and the nightly batch are found. The API shows no cycle");
-    println!("  (CYCLES none): a daily repeat is tried as a prior, and its forecast stays near");
-    println!("  its level. PLAN raises replicas ahead of each peak (lead 10 min) and");
-    println!(
-        "  lowers them only after 30 min below. Chart: {}",
-        chart_path.display()
-    );
-    Ok(())
-}
-
-fn step(what: &str) {
-    println!("==> {what}");
 }
 
 async fn wait_for_load(http: &reqwest::Client, url: &str, nodes: usize) -> anyhow::Result<()> {
