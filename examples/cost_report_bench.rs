@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig, sample_time};
-use tidal_predictor::cost::render::{self, Format};
-use tidal_predictor::cost::{CostConfig, build_report, fetch};
+use tidal_cost::render::{self, Format};
+use tidal_cost::{CostConfig, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile, unix_now};
 use tidal_testkit::prometheus::Prometheus;
 

@@ -17,7 +17,7 @@ pub struct Config {
     pub extender: ExtenderConfig,
     pub descheduler: DeschedulerConfig,
     pub predictor: tidal_predictor::config::PredictorConfig,
-    pub cost: tidal_predictor::cost::CostConfig,
+    pub cost: tidal_cost::CostConfig,
 }
 
 impl Config {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
-use tidal_predictor::cost::render::{self, Format};
-use tidal_predictor::cost::{CostConfig, build_report, fetch};
+use tidal_cost::render::{self, Format};
+use tidal_cost::{CostConfig, build_report, fetch};
 
 #[derive(Args)]
 pub struct CostReportArgs {

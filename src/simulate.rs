@@ -142,7 +142,7 @@ async fn from_prometheus(
     prometheus: &tidal_core::prometheus::PrometheusConfig,
 ) -> anyhow::Result<(trace::Trace, String)> {
     let client = tidal_core::prometheus::PrometheusClient::new(prometheus)?;
-    let progress = tidal_predictor::cost::fetch::progress_bar();
+    let progress = tidal_cost::fetch::progress_bar();
     let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(
         &client,
         std::time::SystemTime::now(),

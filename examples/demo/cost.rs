@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig, sample_time};
-use tidal_predictor::cost::render::{Summary, money, percent};
-use tidal_predictor::cost::{CostConfig, build_report, fetch};
+use tidal_cost::render::{Summary, money, percent};
+use tidal_cost::{CostConfig, build_report, fetch};
 
 /// The report's summary and its costliest workloads, for the week ending at `end`.
 pub async fn run(prometheus_url: String, end: i64) -> anyhow::Result<()> {

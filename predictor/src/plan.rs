@@ -478,7 +478,7 @@ mod tests {
         let c: PlanConfig = serde_json::from_str(
             r#"{"target_per_replica":1,"min_replicas":1,"max_replicas":3,"lead":"5m","hold":"1h"}"#,
         )
-        .expect("humantime durations");
+        .expect("durations as text");
         assert_eq!((c.lead.as_secs(), c.hold.as_secs()), (300, 3600));
         let bad = serde_json::from_str::<PlanConfig>(
             r#"{"target_per_replica":1,"min_replicas":1,"max_replicas":3,"leed":"5m"}"#,

@@ -2,7 +2,7 @@
 //! built from its Prometheus history so the replay starts from the cluster as it was and
 //! replays the demand it really saw.
 //!
-//! The bulk comes from the cost report's fetch ([`tidal_predictor::cost::fetch`]), at the
+//! The bulk comes from the cost report's fetch ([`tidal_cost::fetch`]), at the
 //! simulation step: per container and step, kube-state-metrics' running status and
 //! requests and cAdvisor's CPU (counter differenced per step) and working set; nodes'
 //! capacity and `kube_node_labels`; owners resolved ReplicaSet → Deployment and Job →
@@ -31,9 +31,9 @@ use indicatif::ProgressBar;
 use k8s_openapi::api::core::v1::{Taint, Toleration};
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, sample_time};
 use tidal_core::resources::{PodLimits, Resources};
-use tidal_predictor::cost::allocate::workload as resolve_owner;
-use tidal_predictor::cost::render::utc;
-use tidal_predictor::cost::{ContainerData, ContainerKey, CostConfig, Dataset, Timeline, fetch};
+use tidal_cost::allocate::workload as resolve_owner;
+use tidal_cost::render::utc;
+use tidal_cost::{ContainerData, ContainerKey, CostConfig, Dataset, Timeline, fetch};
 
 use crate::trace::{Amount, Cron, Kind, NodeSpec, Pdb, Shape, Trace, WorkloadSpec};
 
@@ -605,7 +605,7 @@ fn nodes(
     pods: &[ObservedPod<'_>],
     warnings: &mut Vec<String>,
 ) -> Vec<NodeSpec> {
-    let by_name: BTreeMap<&str, &tidal_predictor::cost::NodeData> =
+    let by_name: BTreeMap<&str, &tidal_cost::NodeData> =
         data.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let mut names: BTreeSet<&str> = state.allocatable.keys().map(String::as_str).collect();
     names.extend(
@@ -630,7 +630,7 @@ fn nodes(
             let node = by_name.get(name);
             let allocatable = state.allocatable.get(name).copied().unwrap_or_default();
             // Capacity from the first step the node has it.
-            let capacity = |track: fn(&tidal_predictor::cost::NodeData) -> &[f64]| {
+            let capacity = |track: fn(&tidal_cost::NodeData) -> &[f64]| {
                 node.and_then(|n| {
                     track(n)[first.min(track(n).len())..]
                         .iter()
@@ -964,7 +964,7 @@ impl Context<'_> {
         &self,
         (namespace, name): (&str, &str),
         pods: &[&ObservedPod<'_>],
-        owners: &tidal_predictor::cost::Owners,
+        owners: &tidal_cost::Owners,
         notes: &mut Notes,
     ) -> Option<Built> {
         let display = format!("CronJob {namespace}/{name}");

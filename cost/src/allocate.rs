@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::prices::{GIB, NodePrice, PriceConfig};
-use super::{ContainerData, ContainerKey, Dataset, Owners, Timeline, value};
+use crate::prices::{GIB, NodePrice, PriceConfig};
+use crate::{ContainerData, ContainerKey, Dataset, Owners, Timeline, value};
 
 /// Resource-hours and their costs; sums of these are sums of rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

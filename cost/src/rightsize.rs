@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::allocate::{Allocation, Workload, workload};
-use super::prices::{GIB, HOURS_PER_MONTH, PriceConfig};
-use super::{ContainerData, ContainerKey, Dataset, value};
+use crate::allocate::{Allocation, Workload, workload};
+use crate::prices::{GIB, HOURS_PER_MONTH, PriceConfig};
+use crate::{ContainerData, ContainerKey, Dataset, value};
 
 /// The `cost.rightsizing` config section.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

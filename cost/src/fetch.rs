@@ -10,8 +10,8 @@ use futures::StreamExt as _;
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
 
-use super::render::utc;
-use super::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Timeline};
+use crate::render::utc;
+use crate::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Timeline};
 
 /// Prometheus refuses more than 11,000 points per series in one range query.
 const MAX_POINTS_PER_QUERY: usize = 10_000;

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use tidal_predictor::cost::allocate::{allocate, workload};
-use tidal_predictor::cost::fetch::counter_rates;
-use tidal_predictor::cost::prescale::{compare, forecast_plan};
-use tidal_predictor::cost::render::{self, Format};
-use tidal_predictor::cost::rightsize::percentile;
-use tidal_predictor::cost::{
+use tidal_cost::allocate::{allocate, workload};
+use tidal_cost::fetch::counter_rates;
+use tidal_cost::prescale::{compare, forecast_plan};
+use tidal_cost::render::{self, Format};
+use tidal_cost::rightsize::percentile;
+use tidal_cost::{
     ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Timeline, build_report,
 };
 
@@ -288,7 +288,7 @@ fn assert_balanced(text: &str) {
 
 #[test]
 fn an_empty_cluster_reads_as_sentences() {
-    use tidal_predictor::cost::{CostConfig, Dataset, Owners, Timeline, build_report, render};
+    use tidal_cost::{CostConfig, Dataset, Owners, Timeline, build_report, render};
     let data = Dataset {
         timeline: Timeline {
             start: 1_700_000_000.0,

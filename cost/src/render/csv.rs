@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::super::Report;
 use super::{averages, rounded};
+use crate::Report;
 
 pub fn allocation(report: &Report) -> String {
     let mut out = String::from(

@@ -2,11 +2,11 @@
 
 use std::fmt::Write as _;
 
-use super::super::Report;
 use super::svg::{
     IDLE_COLOR, Layer, TimeAxis, color, escape, paired_bars, share_bar, stacked_columns,
 };
 use super::{Summary, averages, money, period, tables};
+use crate::Report;
 
 /// Namespaces drawn separately in the charts; the rest are summed as "other".
 const CHART_NAMESPACES: usize = 8;

@@ -2,10 +2,10 @@
 //! capacity that follows the predictor's p90 plan ([`forecast_plan`]). [`compare`] takes plain
 //! per-slot numbers, so any plan fits.
 
-use super::Timeline;
-use super::allocate::Allocation;
-use crate::forecast::{ForecastOptions, forecast};
-use crate::series::Series;
+use crate::Timeline;
+use crate::allocate::Allocation;
+use tidal_predictor::forecast::{ForecastOptions, forecast};
+use tidal_predictor::series::Series;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Saving {

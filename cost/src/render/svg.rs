@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-pub use crate::chart::escape;
+pub use tidal_predictor::chart::escape;
 
 use super::utc;
 

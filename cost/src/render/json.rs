@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use super::super::Report;
-use super::super::allocate::{NodeCost, Usage};
-use super::super::prescale::Saving;
-use super::super::rightsize::Recommendation;
 use super::{averages, rounded};
-use crate::plan::rfc3339;
+use crate::Report;
+use crate::allocate::{NodeCost, Usage};
+use crate::prescale::Saving;
+use crate::rightsize::Recommendation;
+use tidal_predictor::plan::rfc3339;
 
 pub fn render(report: &Report) -> serde_json::Result<String> {
     Ok(serde_json::to_string_pretty(&Json::of(report))? + "\n")

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::super::Report;
 use super::{Summary, period, tables};
+use crate::Report;
 
 pub fn render(report: &Report, top: usize) -> String {
     let mut out = String::new();

@@ -9,9 +9,9 @@ use std::error::Error;
 use std::time::Duration;
 
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
-use tidal_predictor::cost::prices::InstanceTypePrice;
-use tidal_predictor::cost::render::{self, Format};
-use tidal_predictor::cost::{CostConfig, Report, build_report, fetch};
+use tidal_cost::prices::InstanceTypePrice;
+use tidal_cost::render::{self, Format};
+use tidal_cost::{CostConfig, Report, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod};
 use tidal_testkit::prometheus::Prometheus;
 

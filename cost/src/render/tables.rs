@@ -1,8 +1,8 @@
 //! The top-N tables shared by the Markdown and HTML reports.
 
-use super::super::Report;
 use super::{averages, cores, money, percent, share};
-use crate::cost::rightsize::bytes;
+use crate::Report;
+use crate::rightsize::bytes;
 
 pub struct Table {
     pub title: String,

@@ -60,8 +60,8 @@ impl CostConfig {
         if self.window < self.resolution {
             return Err(format!(
                 "cost.window ({}) must be at least cost.resolution ({})",
-                humantime::format_duration(self.window),
-                humantime::format_duration(self.resolution)
+                tidal_core::duration_text::format(self.window),
+                tidal_core::duration_text::format(self.resolution)
             ));
         }
         if self.concurrency == 0 {
