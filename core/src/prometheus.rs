@@ -24,6 +24,10 @@ pub struct PrometheusConfig {
     /// PEM file with extra CA certificates to trust.
     pub ca_file: Option<PathBuf>,
     pub insecure_skip_verify: bool,
+    /// Extra HTTP headers on every query, e.g. `X-Scope-OrgID: tenant-1` for Mimir, Cortex or a
+    /// multi-tenant Thanos.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Default for PrometheusConfig {
@@ -36,6 +40,7 @@ impl Default for PrometheusConfig {
             basic_auth: None,
             ca_file: None,
             insecure_skip_verify: false,
+            headers: BTreeMap::new(),
         }
     }
 }
@@ -138,7 +143,18 @@ impl PrometheusClient {
                 config.url
             )));
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            let bad = |e: &dyn std::fmt::Display| {
+                PrometheusError::Config(format!("prometheus.headers {name:?}: {e}"))
+            };
+            let name = reqwest::header::HeaderName::try_from(name.as_str()).map_err(|e| bad(&e))?;
+            let value =
+                reqwest::header::HeaderValue::try_from(value.as_str()).map_err(|e| bad(&e))?;
+            headers.insert(name, value);
+        }
         let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(90))

@@ -169,3 +169,31 @@ async fn an_answer_that_is_not_prometheus_json_is_a_decode_error() {
     assert!(matches!(err, PrometheusError::Decode { .. }), "{err}");
     assert!(err.to_string().contains("<html>login"), "{err}");
 }
+
+/// A scaled-out store behind a path (VictoriaMetrics cluster's `/select/0/prometheus`, a
+/// Thanos or Mimir prefix) and a tenant header.
+#[tokio::test]
+async fn sends_extra_headers_under_a_path_prefix() {
+    let (url, head) = answer_once("200 OK", VECTOR).await;
+    let prometheus = client(PrometheusConfig {
+        url: format!("{url}/select/0/prometheus/"),
+        headers: [("X-Scope-OrgID".to_string(), "team-a".to_string())].into(),
+        ..Default::default()
+    });
+    prometheus.query("up", None).await.expect("query answers");
+    let head = head.await.expect("request seen").to_ascii_lowercase();
+    assert!(
+        head.starts_with("post /select/0/prometheus/api/v1/query "),
+        "{head}"
+    );
+    assert!(head.contains("x-scope-orgid: team-a\r\n"), "{head}");
+    let bad = PrometheusClient::new(&PrometheusConfig {
+        headers: [("bad header".to_string(), "x".to_string())].into(),
+        ..Default::default()
+    });
+    assert!(
+        matches!(&bad, Err(PrometheusError::Config(m)) if m.contains("prometheus.headers \"bad header\"")),
+        "{:?}",
+        bad.err()
+    );
+}

@@ -1,7 +1,7 @@
-//! The descheduler's load inputs against a real Prometheus filled with synthetic
-//! node-exporter and cAdvisor series: sustained node load is the minimum of the 5-minute
-//! average over the window, and pod usage counts each container once. Skips when
-//! Prometheus is not installed, unless TIDAL_REQUIRE_PROMETHEUS=1.
+//! The descheduler's load inputs against a real Prometheus and a real VictoriaMetrics filled
+//! with synthetic node-exporter and cAdvisor series: sustained node load is the minimum of the
+//! 5-minute average over the window, and pod usage counts each container once. Skips a store
+//! that is not installed, unless TIDAL_REQUIRE_PROMETHEUS=1.
 
 use std::error::Error;
 use std::time::{Duration, SystemTime};
@@ -12,7 +12,7 @@ use tidal_core::usage::{
     PodUsageConfig, SustainedConfig, decode_pod_usage, fetch_pod_usage, fetch_sustained,
 };
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile};
-use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::tsdb::{self, Tsdb};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -64,9 +64,10 @@ fn cluster() -> ClusterMetrics {
         )
 }
 
-fn client(prom: &Prometheus) -> Result<PrometheusClient, Box<dyn Error>> {
+fn client(store: &Tsdb) -> Result<PrometheusClient, Box<dyn Error>> {
+    eprintln!("checking against {}", store.name());
     Ok(PrometheusClient::new(&PrometheusConfig {
-        url: prom.url(),
+        url: store.url(),
         timeout: Duration::from_secs(10),
         ..Default::default()
     })?)
@@ -74,11 +75,14 @@ fn client(prom: &Prometheus) -> Result<PrometheusClient, Box<dyn Error>> {
 
 #[tokio::test]
 async fn sustained_load_is_the_minimum_over_the_window() -> TestResult {
-    let text = cluster().to_openmetrics();
-    let Some(prom) = Prometheus::start(&text).await? else {
-        return Ok(());
-    };
-    let client = client(&prom)?;
+    for store in tsdb::start_all(&cluster().to_openmetrics()).await? {
+        sustained_load_on(&store).await?;
+    }
+    Ok(())
+}
+
+async fn sustained_load_on(store: &Tsdb) -> TestResult {
+    let client = client(store)?;
     let config = SustainedConfig::default();
     let before = SystemTime::now();
 
@@ -135,12 +139,14 @@ async fn sustained_load_is_the_minimum_over_the_window() -> TestResult {
 
 #[tokio::test]
 async fn pod_usage_counts_each_container_once() -> TestResult {
-    let text = cluster().to_openmetrics();
-    let Some(prom) = Prometheus::start(&text).await? else {
-        return Ok(());
-    };
-    let client = client(&prom)?;
+    for store in tsdb::start_all(&cluster().to_openmetrics()).await? {
+        pod_usage_on(&store).await?;
+    }
+    Ok(())
+}
 
+async fn pod_usage_on(store: &Tsdb) -> TestResult {
+    let client = client(store)?;
     let usage = fetch_pod_usage(&client, &PodUsageConfig::default()).await?;
     assert_eq!(usage.len(), 2, "{usage:?}");
     let key = |pod: &str| ("shop".to_string(), pod.to_string());

@@ -13,7 +13,7 @@ use tidal_cost::prices::InstanceTypePrice;
 use tidal_cost::render::{self, Format};
 use tidal_cost::{CostConfig, Report, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod};
-use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::tsdb::{self, Tsdb};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -108,9 +108,9 @@ fn config(window: Duration) -> CostConfig {
     config
 }
 
-async fn report(prom: &Prometheus, config: &CostConfig) -> Result<Report, Box<dyn Error>> {
+async fn report(store: &Tsdb, config: &CostConfig) -> Result<Report, Box<dyn Error>> {
     let client = PrometheusClient::new(&PrometheusConfig {
-        url: prom.url(),
+        url: store.url(),
         ..Default::default()
     })?;
     let end = tidal_core::prometheus::sample_time(END as f64);
@@ -133,9 +133,14 @@ fn assert_money(what: &str, actual: f64, expected: f64) {
 
 #[tokio::test]
 async fn allocation_matches_opencost_to_the_cent() -> TestResult {
-    let Some(prom) = Prometheus::start(&cluster().to_openmetrics()).await? else {
-        return Ok(());
-    };
+    for store in tsdb::start_all(&cluster().to_openmetrics()).await? {
+        eprintln!("checking against {}", store.name());
+        allocation_on(&store).await?;
+    }
+    Ok(())
+}
+
+async fn allocation_on(prom: &Tsdb) -> TestResult {
     let config = config(Duration::from_secs(7200));
     let r = report(&prom, &config).await?;
     let a = &r.allocation;
@@ -355,10 +360,15 @@ async fn missing_kube_state_metrics_series_are_warnings() -> TestResult {
                 .owner("Job", "report-1")
                 .container(Container::new("report")),
         );
-    let Some(prom) = Prometheus::start(&cluster.to_openmetrics()).await? else {
-        return Ok(());
-    };
-    let r = report(&prom, &config(Duration::from_secs(7200))).await?;
+    for store in tsdb::start_all(&cluster.to_openmetrics()).await? {
+        eprintln!("checking against {}", store.name());
+        missing_series_on(&store).await?;
+    }
+    Ok(())
+}
+
+async fn missing_series_on(store: &Tsdb) -> TestResult {
+    let r = report(store, &config(Duration::from_secs(7200))).await?;
     let said = |text: &str| r.warnings.iter().any(|w| w.contains(text));
     assert!(
         said("kube_node_status_capacity has no series"),

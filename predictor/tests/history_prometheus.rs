@@ -23,6 +23,7 @@ use tidal_predictor::history::{
 };
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile, unix_now};
 use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::tsdb::{self, Tsdb};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -216,6 +217,16 @@ impl Fixture {
             .collect()
     }
 
+    /// No container starts or stops (nor the data itself starts) within a few steps of `s`.
+    fn settled(&self, s: i64) -> bool {
+        let near = s - 3 * STEP..=s + STEP;
+        !near.contains(&self.start)
+            && self
+                .pods
+                .iter()
+                .all(|p| !near.contains(&p.running.start) && !near.contains(&p.running.end))
+    }
+
     fn query_range(&self) -> (SystemTime, SystemTime) {
         let at = |t: i64| UNIX_EPOCH + Duration::from_secs(t as u64);
         (at(self.start + OFFSET), at(self.end + OFFSET))
@@ -249,6 +260,30 @@ fn assert_series(what: &str, actual: &RawSeries, expected: &RawSeries) {
             a.0,
             a.1,
             e.1
+        );
+    }
+}
+
+/// CPU from VictoriaMetrics: MetricsQL's `rate()` takes its base from the last sample
+/// *before* the window and does not extrapolate, so a container's rate shows one step longer
+/// after it stops, its first step after a start is the true rate (Prometheus: 3/4, see
+/// [`Fixture::cpu`]), and its window is a little longer (up to 1 % on the daily cycle).
+/// Checked at every point with no container starting or stopping nearby, within 1 %.
+fn assert_settled_cpu(fixture: &Fixture, what: &str, actual: &RawSeries, expected: &RawSeries) {
+    let actual: BTreeMap<i64, f64> = actual.iter().copied().collect();
+    let settled: Vec<&(i64, f64)> = expected
+        .iter()
+        .filter(|(t, _)| fixture.settled(t - OFFSET))
+        .collect();
+    assert!(
+        settled.len() * 10 >= expected.len() * 8,
+        "{what}: too few settled points"
+    );
+    for (t, e) in settled {
+        let a = actual.get(t).copied().unwrap_or(f64::NAN);
+        assert!(
+            (a - e).abs() <= 0.01 * e.abs().max(1.0),
+            "{what} at {t}: got {a}, expected {e}"
         );
     }
 }
@@ -310,10 +345,15 @@ fn targets() -> Vec<Target> {
 #[tokio::test]
 async fn history_equals_the_backfilled_cluster_however_it_is_chunked() -> TestResult {
     let fixture = Fixture::new();
-    let Some(prom) = Prometheus::start(&fixture.metrics().to_openmetrics()).await? else {
-        return Ok(());
-    };
-    let client = client(prom.url())?;
+    for store in tsdb::start_all(&fixture.metrics().to_openmetrics()).await? {
+        eprintln!("checking against {}", store.name());
+        history_on(&fixture, &store).await?;
+    }
+    Ok(())
+}
+
+async fn history_on(fixture: &Fixture, store: &Tsdb) -> TestResult {
+    let client = client(store.url())?;
     let (start, end) = fixture.query_range();
     let step = Duration::from_secs(STEP as u64);
 
@@ -325,6 +365,12 @@ async fn history_equals_the_backfilled_cluster_however_it_is_chunked() -> TestRe
         ("memory", Fixture::memory, Unit::Bytes),
         ("replicas", Fixture::replicas, Unit::Replicas),
     ];
+    let check = |id: &str, actual: &RawSeries, expected: &RawSeries, resource: &str| match (
+        resource, store,
+    ) {
+        ("cpu", Tsdb::VictoriaMetrics(_)) => assert_settled_cpu(fixture, id, actual, expected),
+        _ => assert_series(id, actual, expected),
+    };
     let mut expected_ids = Vec::new();
     for (resource, value, unit) in resources {
         for (kind, workload) in [
@@ -337,7 +383,7 @@ async fn history_equals_the_backfilled_cluster_however_it_is_chunked() -> TestRe
             assert_eq!(history.unit, Some(unit), "{id}");
             assert_eq!(history.labels["workload"], workload, "{id}");
             let expected = fixture.expected(|p| workload_of(p) == Some(workload), value);
-            assert_series(&id, &history.samples, &expected);
+            check(&id, &history.samples, &expected, resource);
             expected_ids.push(id);
         }
         if resource == "replicas" {
@@ -346,15 +392,12 @@ async fn history_equals_the_backfilled_cluster_however_it_is_chunked() -> TestRe
         for pool in ["compute", "general"] {
             let id = format!("node-pool/{POOL}={pool}/{resource}");
             let expected = fixture.expected(|p| pool_of(p) == Some(pool), value);
-            assert_series(&id, &histories[id.as_str()].samples, &expected);
+            check(&id, &histories[id.as_str()].samples, &expected, resource);
             expected_ids.push(id);
         }
         let id = format!("cluster/{resource}");
-        assert_series(
-            &id,
-            &histories[id.as_str()].samples,
-            &fixture.expected(|_| true, value),
-        );
+        let expected = fixture.expected(|_| true, value);
+        check(&id, &histories[id.as_str()].samples, &expected, resource);
         expected_ids.push(id);
     }
     expected_ids.sort();

@@ -1,7 +1,8 @@
 //! The extender end to end against a real Prometheus holding node-exporter series whose
 //! `instance` is `IP:port`, with nodes from the fake API server: hot nodes are filtered
 //! with a reason, the cold node scores highest, and a Prometheus outage degrades to
-//! fail-open answers and recovers.
+//! fail-open answers and recovers. Matching series to nodes is also checked against
+//! VictoriaMetrics.
 
 mod common;
 
@@ -12,6 +13,7 @@ use tidal_testkit::fake_apiserver::FakeApiServer;
 use tidal_testkit::metrics::{ClusterMetrics, Node};
 use tidal_testkit::objects;
 use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::tsdb::{self, Tsdb};
 
 const NODES: [(&str, &str, f64); 3] = [
     ("node-hot", "10.0.0.1", 0.90),
@@ -171,10 +173,15 @@ async fn without_cluster_access_series_named_by_node_still_work() -> anyhow::Res
     let data = ClusterMetrics::new()
         .node(Node::new("node-a", "node-a").busy(0.95))
         .node(Node::new("node-b", "node-b:9100").busy(0.05));
-    let Some(prometheus) = Prometheus::start(&data.to_openmetrics()).await? else {
-        return Ok(());
-    };
-    let ext = common::start(prometheus.url(), None).await?;
+    for store in tsdb::start_all(&data.to_openmetrics()).await? {
+        eprintln!("checking against {}", store.name());
+        named_by_node_on(&store).await?;
+    }
+    Ok(())
+}
+
+async fn named_by_node_on(store: &Tsdb) -> anyhow::Result<()> {
+    let ext = common::start(store.url(), None).await?;
     common::wait_until("the first refresh", Duration::from_secs(20), || async {
         Ok(ext.get("/readyz").await? == (200, "ready\n".to_string()))
     })
@@ -207,14 +214,19 @@ async fn series_and_nodes_that_do_not_match_are_reported() -> anyhow::Result<()>
         .node(Node::new("node-a", "10.0.0.1:9100").busy(0.2))
         // An exporter on a machine that is not (or no longer) a node.
         .node(Node::new("stray", "10.0.0.99:9100").busy(0.2));
-    let Some(prometheus) = Prometheus::start(&data.to_openmetrics()).await? else {
-        return Ok(());
-    };
+    for store in tsdb::start_all(&data.to_openmetrics()).await? {
+        eprintln!("checking against {}", store.name());
+        mismatches_on(&store).await?;
+    }
+    Ok(())
+}
+
+async fn mismatches_on(store: &Tsdb) -> anyhow::Result<()> {
     let api = FakeApiServer::start().await?;
     api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
     // A node whose node-exporter is missing.
     api.add(&objects::node("node-dark", "10.0.0.2", "4", "16Gi")?)?;
-    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    let ext = common::start(store.url(), Some(api.client())).await?;
     common::wait_until(
         "the mismatch is reported",
         Duration::from_secs(20),

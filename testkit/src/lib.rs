@@ -1,4 +1,4 @@
-//! Test fixtures for Tidal: a real Prometheus on loopback filled with synthetic
+//! Test fixtures for Tidal: a real Prometheus and VictoriaMetrics on loopback filled with synthetic
 //! cluster metrics, an in-process fake Kubernetes API server, Kubernetes objects,
 //! in-memory load snapshots, and a stand-in for kube-scheduler's extender calls.
 
@@ -9,3 +9,5 @@ pub mod objects;
 pub mod prometheus;
 pub mod scheduler;
 pub mod snapshot;
+pub mod tsdb;
+pub mod victoria;

@@ -17,7 +17,8 @@
 //! Binaries come from `TIDAL_PROMETHEUS_BIN` / `TIDAL_PROMTOOL_BIN` or `PATH`
 //! (Debian: `apt-get install -y prometheus`). When they are missing the
 //! harness prints `skipping: ...` and returns `Ok(None)`, unless
-//! `TIDAL_REQUIRE_PROMETHEUS=1` (CI), where it returns an error instead.
+//! `TIDAL_REQUIRE_PROMETHEUS=1` (CI), where it returns an error instead; the same
+//! variable requires [`crate::victoria`]'s VictoriaMetrics.
 //!
 //! Backfill and "now", checked on Prometheus 2.42: promtool writes one block
 //! per 2 h-aligned window, each covering exactly its samples, so the last
@@ -321,15 +322,14 @@ impl Binaries {
                     }
                     None => format!("{name} not found on PATH (or set ${env})"),
                 };
-                let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-                skip_or_fail(required, &problem).map(|()| None)
+                skip_or_fail(required(), &problem, INSTALL_HINT).map(|()| None)
             }
         }
     }
 }
 
 /// `explicit` if given, else the first `name` on `path`.
-fn find_binary(
+pub(crate) fn find_binary(
     name: &str,
     explicit: Option<PathBuf>,
     path: Option<&std::ffi::OsStr>,
@@ -342,11 +342,17 @@ fn find_binary(
     }
 }
 
-/// What a test does without Prometheus: fail when it is required, else skip loudly.
-fn skip_or_fail(required: bool, problem: &str) -> Result<()> {
-    ensure!(!required, "{problem} but {REQUIRE_ENV}=1; {INSTALL_HINT}");
-    eprintln!("skipping: {problem}; {INSTALL_HINT} (set {REQUIRE_ENV}=1 to fail instead)");
+/// What a test does without a store's binary: fail when real stores are required, else skip
+/// loudly; `install` says how to get it.
+pub(crate) fn skip_or_fail(required: bool, problem: &str, install: &str) -> Result<()> {
+    ensure!(!required, "{problem} but {REQUIRE_ENV}=1; {install}");
+    eprintln!("skipping: {problem}; {install} (set {REQUIRE_ENV}=1 to fail instead)");
     Ok(())
+}
+
+/// Whether `TIDAL_REQUIRE_PROMETHEUS=1` asks every real store to be there.
+pub(crate) fn required() -> bool {
+    std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
 }
 
 /// Writes `openmetrics` next to the TSDB, turns it into blocks and deletes it.
@@ -398,12 +404,12 @@ fn config_yaml(scrape: Option<SocketAddr>) -> String {
 }
 
 /// A port that was free a moment ago; the launch retries if it is taken meanwhile.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free 127.0.0.1 port")?;
     Ok(listener.local_addr()?.port())
 }
 
-fn http_client() -> Result<reqwest::Client> {
+pub(crate) fn http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
@@ -433,8 +439,8 @@ mod tests {
 
     #[test]
     fn missing_prometheus_skips_unless_required() {
-        assert!(skip_or_fail(false, "prometheus not found").is_ok());
-        let err = skip_or_fail(true, "prometheus not found")
+        assert!(skip_or_fail(false, "prometheus not found", INSTALL_HINT).is_ok());
+        let err = skip_or_fail(true, "prometheus not found", INSTALL_HINT)
             .unwrap_err()
             .to_string();
         assert!(err.contains("apt-get install -y prometheus"), "{err}");
