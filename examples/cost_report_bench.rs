@@ -1,12 +1,13 @@
-//! Benchmark of `tidal cost-report` against a real Prometheus: a week of a 100-node /
-//! 3,000-pod cluster at 5-minute resolution, backfilled by promtool in 2-hour parts.
+//! Benchmark of `tidal cost-report` against a real store: a week of a 100-node / 3,000-pod
+//! cluster at 5-minute resolution, backfilled by promtool in 2-hour parts into Prometheus, or
+//! written in the same parts straight into VictoriaMetrics' import API.
 //!
-//! `cargo run --release --example cost_report_bench [-- NODES PODS DAYS]` (defaults 100 3000 7)
-//! needs `prometheus` and `promtool` (`apt-get install -y prometheus`), about 250 MB of disk
-//! per part under $TMPDIR plus the TSDB, 1 GB of memory, and minutes of backfill. It prints the backfill time,
-//! then the report's wall time, queries (counted by the fetch layer and by Prometheus), peak
-//! RSS of the report (run in a fresh process) and its row counts, and checks every backfilled
-//! sample is queryable.
+//! `cargo run --release --example cost_report_bench [-- NODES PODS DAYS [STORE]]` (defaults
+//! 100 3000 7 prometheus; STORE is `prometheus` or `victoria-metrics`) needs that store's Debian
+//! package, about 250 MB of disk per part under $TMPDIR plus the TSDB, 1 GB of memory, and
+//! minutes of backfill. It prints the backfill time, then the report's wall time, queries
+//! (counted by the fetch layer, and by Prometheus itself), peak RSS of the report (run in a
+//! fresh process) and its row counts, and checks every backfilled sample is queryable.
 
 use std::time::{Duration, Instant};
 
@@ -17,14 +18,15 @@ use tidal_cost::render::{self, Format};
 use tidal_cost::{CostConfig, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile, unix_now};
 use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::victoria::VictoriaMetrics;
 
 const STEP: Duration = Duration::from_secs(300);
 /// One part per 2 h: about 250 MB of text at full size, one promtool block.
 const PART: Duration = Duration::from_secs(2 * 3600);
 const GIB: u64 = 1 << 30;
 const DAY: i64 = 86_400;
-/// Prometheus compacts the backfilled blocks in the background from a minute after start;
-/// the report is timed once it is done, as on a long-running server.
+/// Stores compact what was backfilled in the background (Prometheus from a minute after start);
+/// the report is timed once they are done, as on a long-running server.
 const COMPACTION_START: Duration = Duration::from_secs(75);
 const IDLE_CHECK: Duration = Duration::from_secs(10);
 /// CPU seconds per `IDLE_CHECK` below which Prometheus counts as idle.
@@ -44,9 +46,10 @@ async fn main() -> anyhow::Result<()> {
         })
     };
     let (nodes, pods, days) = (count(0, 100)?, count(1, 3000)?, count(2, 7)?);
+    let store = args.get(3).map_or("prometheus", String::as_str);
     ensure!(
-        nodes > 0 && pods >= 10 && days > 0,
-        "usage: cost_report_bench [NODES PODS DAYS]"
+        nodes > 0 && pods >= 10 && days > 0 && ["prometheus", "victoria-metrics"].contains(&store),
+        "usage: cost_report_bench [NODES PODS DAYS [prometheus|victoria-metrics]]"
     );
     let end = unix_now() - unix_now() % STEP.as_secs() as i64;
     let start = end - days as i64 * DAY;
@@ -71,23 +74,35 @@ async fn main() -> anyhow::Result<()> {
         );
         part
     });
-    let Some(prom) = Prometheus::start_from_parts(parts, PART).await? else {
-        bail!("prometheus and promtool are needed: apt-get install -y prometheus");
+    let (url, server) = match store {
+        "prometheus" => {
+            let Some(prom) = Prometheus::start_from_parts(parts, PART).await? else {
+                bail!("prometheus and promtool are needed: apt-get install -y prometheus");
+            };
+            (prom.url(), Server::Prometheus(prom))
+        }
+        _ => {
+            let Some(vm) = VictoriaMetrics::start_from_parts(parts).await? else {
+                bail!("victoria-metrics is needed: apt-get install -y victoria-metrics");
+            };
+            (vm.url(), Server::VictoriaMetrics(vm))
+        }
     };
     let backfill_time = backfill.elapsed();
     eprintln!(
-        "backfilled {:.1} GB of OpenMetrics in {backfill_time:.0?}",
+        "backfilled {:.1} GB of OpenMetrics into {store} in {backfill_time:.0?}",
         bytes as f64 / 1e9
     );
-    wait_for_compaction(&prom).await?;
+    // Both stores compact (merge) what was written in the background.
+    wait_for_compaction(server.pid()).await?;
 
     // The report runs in a fresh process, so its peak RSS is its own.
     let http = reqwest::Client::new();
-    let before = served(&http, &prom.url()).await?;
+    let before = served(&http, &url, &server).await?;
     let status = tokio::process::Command::new(std::env::current_exe()?)
         .arg(REPORT_ARG)
         .args([
-            prom.url(),
+            url.clone(),
             end.to_string(),
             nodes.to_string(),
             pods.to_string(),
@@ -95,18 +110,33 @@ async fn main() -> anyhow::Result<()> {
         .status()
         .await?;
     ensure!(status.success(), "the report failed: {status}");
-    let after = served(&http, &prom.url()).await?;
+    let after = served(&http, &url, &server).await?;
     println!(
-        "Prometheus served {} query_range + {} query requests, {:.2} s handling them",
+        "{store} served {} query_range + {} query requests, {:.2} s handling them",
         after.range - before.range,
         after.instant - before.instant,
         after.seconds - before.seconds
     );
     println!(
-        "backfill: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
+        "backfill into {store}: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
         bytes as f64 / 1e9
     );
-    verify_all_samples(&http, &prom.url(), &cluster, days).await
+    verify_all_samples(&http, &url, &cluster, days).await
+}
+
+/// The store under test, kept running until the benchmark ends.
+enum Server {
+    Prometheus(Prometheus),
+    VictoriaMetrics(VictoriaMetrics),
+}
+
+impl Server {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Prometheus(p) => p.pid(),
+            Self::VictoriaMetrics(v) => v.pid(),
+        }
+    }
 }
 
 const REPORT_ARG: &str = "--report";
@@ -285,16 +315,17 @@ fn container(name: &str, w: usize, cores: f64, bytes: u64) -> Container {
         .limits(2.0 * cores, limit)
 }
 
-/// Waits until Prometheus has compacted the backfilled blocks: its CPU time stops growing.
-async fn wait_for_compaction(prom: &Prometheus) -> anyhow::Result<()> {
+/// Waits until the store has compacted the backfilled data: its CPU time stops growing.
+async fn wait_for_compaction(pid: Option<u32>) -> anyhow::Result<()> {
+    let pid = pid.context("the store is not running")?;
     let waited = Instant::now();
     tokio::time::sleep(COMPACTION_START).await;
-    let mut last = cpu_seconds(prom)?;
+    let mut last = cpu_seconds(pid)?;
     while waited.elapsed() < IDLE_TIMEOUT {
         tokio::time::sleep(IDLE_CHECK).await;
-        let now = cpu_seconds(prom)?;
+        let now = cpu_seconds(pid)?;
         eprintln!(
-            "  waiting for Prometheus's compaction: {:.1} CPU s in {IDLE_CHECK:?}, {:.0?} waited",
+            "  waiting for the store's compaction: {:.1} CPU s in {IDLE_CHECK:?}, {:.0?} waited",
             now - last,
             waited.elapsed()
         );
@@ -303,12 +334,11 @@ async fn wait_for_compaction(prom: &Prometheus) -> anyhow::Result<()> {
         }
         last = now;
     }
-    bail!("Prometheus still busy after {IDLE_TIMEOUT:?}")
+    bail!("the store is still busy after {IDLE_TIMEOUT:?}")
 }
 
-/// User + system CPU seconds of the Prometheus process, from `/proc/PID/stat`.
-fn cpu_seconds(prom: &Prometheus) -> anyhow::Result<f64> {
-    let pid = prom.pid().context("Prometheus is not running")?;
+/// User + system CPU seconds of process `pid`, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let fields: Vec<&str> = stat
@@ -318,18 +348,18 @@ fn cpu_seconds(prom: &Prometheus) -> anyhow::Result<f64> {
     let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
         bail!("unexpected /proc/{pid}/stat: {stat}");
     };
-    // USER_HZ is 100 on every Linux architecture Prometheus ships for.
+    // USER_HZ is 100 on every Linux architecture these stores ship for.
     Ok((user + system) / 100.0)
 }
 
-/// Prometheus's own counts of query requests and the seconds it spent handling them.
+/// The store's own counts of query requests and the seconds it spent handling them.
 struct Served {
     range: u64,
     instant: u64,
     seconds: f64,
 }
 
-async fn served(http: &reqwest::Client, url: &str) -> anyhow::Result<Served> {
+async fn served(http: &reqwest::Client, url: &str, server: &Server) -> anyhow::Result<Served> {
     let text = http
         .get(format!("{url}/metrics"))
         .send()
@@ -348,13 +378,30 @@ async fn served(http: &reqwest::Client, url: &str) -> anyhow::Result<Served> {
             .sum()
     };
     let (range, instant) = ("/api/v1/query_range", "/api/v1/query");
-    Ok(Served {
-        range: sum("prometheus_http_requests_total{", &[range]) as u64,
-        instant: sum("prometheus_http_requests_total{", &[instant]) as u64,
-        seconds: sum(
-            "prometheus_http_request_duration_seconds_sum{",
-            &[range, instant],
-        ),
+    Ok(match server {
+        Server::Prometheus(_) => Served {
+            range: sum("prometheus_http_requests_total{", &[range]) as u64,
+            instant: sum("prometheus_http_requests_total{", &[instant]) as u64,
+            seconds: sum(
+                "prometheus_http_request_duration_seconds_sum{",
+                &[range, instant],
+            ),
+        },
+        Server::VictoriaMetrics(_) => {
+            // `vm_http_requests_total{path="..."}`; query durations are summaries per path.
+            let path = |metric: &str, p: &str| {
+                text.lines()
+                    .filter(|l| l.starts_with(metric) && l.contains(&format!("path=\"{p}\"")))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum::<f64>()
+            };
+            Served {
+                range: path("vm_http_requests_total{", range) as u64,
+                instant: path("vm_http_requests_total{", instant) as u64,
+                seconds: path("vm_http_request_duration_seconds_sum{", range)
+                    + path("vm_http_request_duration_seconds_sum{", instant),
+            }
+        }
     })
 }
 

@@ -41,6 +41,12 @@ impl VictoriaMetrics {
     /// Starts a fresh server and imports `openmetrics` (see [`crate::metrics`]). `Ok(None)`:
     /// VictoriaMetrics is not installed and not required.
     pub async fn start(openmetrics: &str) -> Result<Option<Self>> {
+        Self::start_from_parts([openmetrics.to_string()]).await
+    }
+
+    /// Like [`Self::start`] for data too large for one string: imports each part in turn
+    /// (e.g. [`crate::metrics::ClusterMetrics::to_openmetrics_parts`]), pulled lazily.
+    pub async fn start_from_parts(parts: impl IntoIterator<Item = String>) -> Result<Option<Self>> {
         let path = std::env::var_os("PATH");
         let explicit = std::env::var_os(BINARY_ENV).map(PathBuf::from);
         let Some(binary) = find_binary("victoria-metrics", explicit, path.as_deref()) else {
@@ -57,14 +63,22 @@ impl VictoriaMetrics {
             port: 0,
             child: None,
         };
+        server.launch_on_free_port(&binary).await?;
+        for part in parts {
+            server.import(&part).await?;
+        }
+        server.flush().await?;
+        Ok(Some(server))
+    }
+
+    async fn launch_on_free_port(&mut self, binary: &std::path::Path) -> Result<()> {
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            server.port = free_port()?;
-            if server.launch(&binary).await? {
-                server.import(openmetrics).await?;
-                return Ok(Some(server));
+            self.port = free_port()?;
+            if self.launch(binary).await? {
+                return Ok(());
             }
-            last_log = server.log();
+            last_log = self.log();
         }
         bail!(
             "{PORT_ATTEMPTS} free ports were all taken first; last victoria-metrics log:\n{last_log}"
@@ -134,7 +148,12 @@ impl VictoriaMetrics {
         )
     }
 
-    /// Imports OpenMetrics text in chunks of whole lines, then flushes so queries see it.
+    /// The server's process ID, e.g. to watch its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Imports OpenMetrics text in chunks of whole lines.
     async fn import(&self, openmetrics: &str) -> Result<()> {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -160,7 +179,12 @@ impl VictoriaMetrics {
             );
             rest = tail;
         }
-        client
+        Ok(())
+    }
+
+    /// Makes everything imported visible to queries at once.
+    async fn flush(&self) -> Result<()> {
+        http_client()?
             .get(format!("{}/internal/force_flush", self.url()))
             .send()
             .await?
