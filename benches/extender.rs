@@ -157,7 +157,7 @@ fn load_refresh(c: &mut Criterion) {
     });
     let results = samples(&figures(NODES));
     group.bench_function(BenchmarkId::new("build_snapshot", NODES), |b| {
-        b.iter(|| LoadSnapshot::from_samples("instance", &results));
+        b.iter(|| LoadSnapshot::from_samples("instance", &results, SystemTime::now()));
     });
     group.finish();
 }
