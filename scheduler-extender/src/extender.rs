@@ -334,15 +334,16 @@ impl Extender {
     /// Installs a fresh load, resolving each series to its node once for every call
     /// until the next refresh, and reports series and nodes that do not match up.
     pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
-        let cluster = self.cluster.read();
-        let identities = IdentityMap::new(cluster.nodes());
+        // Resolved on a shared copy of the nodes, outside the lock every call takes.
+        let nodes = self.cluster.read().shared_nodes();
+        let identities = IdentityMap::new(nodes.values());
         let mut by_node = FastMap::default();
         let mut unmapped_series = Vec::new();
-        let nodes_known = cluster.node_count();
+        let nodes_known = nodes.len();
         for (identity, load) in snapshot.iter() {
             let node = identities
                 .resolve(identity)
-                .and_then(|name| cluster.node(name));
+                .and_then(|name| nodes.get(name));
             match node {
                 Some(node) => {
                     let row = NodeRow {
@@ -365,12 +366,13 @@ impl Extender {
                 }
             }
         }
-        let mut unmapped_nodes: Vec<String> = cluster
-            .nodes()
+        let mut unmapped_nodes: Vec<String> = nodes
+            .values()
             .filter(|n| !by_node.contains_key(&n.name))
             .map(|n| n.name.clone())
             .collect();
-        drop(cluster);
+        // Node changes from here on need not copy the map.
+        drop(nodes);
         unmapped_series.sort();
         unmapped_nodes.sort();
         if nodes_known == 0 {

@@ -39,8 +39,16 @@ pub async fn refresh_once(ext: &Extender, client: &PrometheusClient, config: &Lo
             ext.record_refresh_error(e.to_string());
         }
     }
-    // Pods bound before the oldest load we could still judge by are in every average.
-    ext.cluster
-        .write()
-        .prune(SystemTime::now(), ext.recent_pod_lifetime());
+    prune(ext);
+}
+
+/// Pods forgotten per write lock: a call waits at most for one batch.
+const PRUNE_BATCH: usize = 512;
+
+/// Forgets pods bound before the oldest load we could still judge by (they are in every
+/// average) and assumptions too old to count, a batch at a time.
+fn prune(ext: &Extender) {
+    let (now, keep) = (SystemTime::now(), ext.recent_pod_lifetime());
+    // Ends: each full batch forgets pods, and only finitely many are held.
+    while ext.cluster.write().prune_some(now, keep, PRUNE_BATCH) == PRUNE_BATCH {}
 }
