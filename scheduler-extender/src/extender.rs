@@ -10,8 +10,10 @@ use k8s_openapi::api::core::v1::Pod;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
+use tidal_core::fit::fits_resources;
 use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
 use tidal_core::node_identity::{IdentityMap, NodeInfo};
+use tidal_core::resources::{Resources, pod_requests};
 use tidal_core::scoring::{NodeView, Reason, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
@@ -287,32 +289,62 @@ impl Extender {
     /// After scoring, counts the pod on the node it will most likely land on (our
     /// best score), so the next pod of a burst already sees it — the scheduler gives
     /// extenders no Reserve call. The watch replaces this guess with the real binding.
+    /// Only a node whose allocatable can hold the pod's requests can be that node, and a
+    /// pod uid counts on one node at most: a later call for it moves it.
     pub fn assume_best(&self, request: &Request<'_>, verdicts: &[Verdict], now: SystemTime) {
         let Some(uid) = request.pod.metadata.uid.clone().filter(|u| !u.is_empty()) else {
             return;
         };
-        let best = candidate_names(&request.candidates)
-            .zip(verdicts)
-            .filter(|(_, v)| v.projection.is_some())
-            .max_by(|(a, x), (b, y)| {
-                (x.score, x.headroom)
-                    .partial_cmp(&(y.score, y.headroom))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    // Equal scores: the smallest name wins, deterministically.
-                    .then_with(|| b.cmp(a))
-            });
-        if let Some((node, _)) = best {
-            let estimate = self.estimation.estimate(request.pod);
-            self.cluster.write().record_pod(
-                node,
-                RecentPod {
-                    uid,
-                    bound_at: now,
-                    estimate,
-                    observed: false,
-                },
-            );
-        }
+        let Some(node) = self.best_fit(request, verdicts) else {
+            return;
+        };
+        let estimate = self.estimation.estimate(request.pod);
+        self.cluster.write().record_pod(
+            &node,
+            RecentPod {
+                uid,
+                bound_at: now,
+                estimate,
+                observed: false,
+            },
+        );
+    }
+
+    /// The best-ranked candidate the pod fits. The best one usually fits (the scheduler
+    /// sends only nodes its own resource filter passed), so only then are all checked.
+    fn best_fit(&self, request: &Request<'_>, verdicts: &[Verdict]) -> Option<String> {
+        let requests = pod_requests(request.pod);
+        let load = self.load.load();
+        let cluster = self.cluster.read();
+        let fits = |&(index, name, _): &Ranked<'_>| {
+            let sent = match &request.candidates {
+                Candidates::Nodes(nodes) => nodes.get(index).map(|(info, _)| info),
+                Candidates::Names(_) => None,
+            };
+            let size = sent
+                .or_else(|| cluster.node(name))
+                .and_then(|n| n.allocatable)
+                .or_else(|| measured_size(&load, name));
+            size.is_some_and(|size| fits_resources(requests, size, Resources::default()).is_ok())
+        };
+        let ranked = || {
+            candidate_names(&request.candidates)
+                .zip(verdicts)
+                .enumerate()
+                .map(|(index, (name, verdict))| (index, name, verdict))
+                .filter(|(_, _, v)| v.projection.is_some())
+        };
+        let best = |(_, a, x): &Ranked<'_>, (_, b, y): &Ranked<'_>| {
+            // Equal in every figure: the smallest name wins, deterministically.
+            rank(x, y).then_with(|| b.cmp(a))
+        };
+        let first = ranked().max_by(best)?;
+        let chosen = if fits(&first) {
+            Some(first)
+        } else {
+            ranked().filter(fits).max_by(best)
+        };
+        chosen.map(|(_, name, _)| name.to_string())
     }
 
     pub fn record_decision(
@@ -468,6 +500,33 @@ pub fn candidate_names<'a>(
 
 fn capacity(node: &NodeInfo) -> Option<Capacity> {
     node.allocatable.map(Capacity::from_resources)
+}
+
+/// The node's size as node-exporter measured it, when Kubernetes gave none.
+fn measured_size(load: &LoadState, name: &str) -> Option<Resources> {
+    let capacity = load.by_node.get(name)?.load.capacity?;
+    capacity.is_usable().then_some(Resources {
+        cpu_milli: (capacity.cpu_cores * 1000.0) as i64,
+        memory_bytes: capacity.memory_bytes as i64,
+    })
+}
+
+/// A candidate's index in the request, name and verdict.
+type Ranked<'a> = (usize, &'a str, &'a Verdict);
+
+/// Orders verdicts for the assumption: score, unrounded headroom, then the lower projected
+/// load, which still tells nodes apart once all are full and headroom is 0 for each — so
+/// the pods of a burst onto a full cluster spread instead of piling onto one node.
+fn rank(a: &Verdict, b: &Verdict) -> std::cmp::Ordering {
+    let load = |v: &Verdict| {
+        v.projection.map_or(f64::INFINITY, |p| {
+            p.cpu_average + p.cpu_peak + p.memory_average + p.memory_peak
+        })
+    };
+    a.score
+        .cmp(&b.score)
+        .then(a.headroom.total_cmp(&b.headroom))
+        .then(load(b).total_cmp(&load(a)))
 }
 
 fn is_daemonset_pod(pod: &Pod) -> bool {
