@@ -31,6 +31,15 @@ pub struct RecentPod {
 /// counting it longer would make that node look busier than it is.
 pub const ASSUMPTION_TTL: Duration = Duration::from_secs(30);
 
+/// Without a node watch, a node learned from requests is forgotten once none has sent it
+/// for this many refreshes (5 minutes at the default 15 s): it left the cluster, or it
+/// was never one (a request's node list is whatever the caller sent).
+pub const LEARNED_NODE_REFRESHES: u64 = 20;
+
+/// At most this many nodes are learned from requests (about 0.8 KB each); beyond it, new
+/// ones are not learned until others are forgotten. Twice Kubernetes' 5,000-node limit.
+pub const MAX_LEARNED_NODES: usize = 10_000;
+
 /// Known nodes by name.
 pub(crate) type Nodes = FastMap<String, NodeInfo>;
 
@@ -39,6 +48,7 @@ pub struct ClusterView {
     /// Shared with a refresh while it resolves series to nodes without the lock; a
     /// change meanwhile copies the map once (copy on write).
     nodes: Arc<Nodes>,
+    learned: Learned,
     recent: RecentPods,
 }
 
@@ -60,11 +70,14 @@ impl ClusterView {
         self.nodes.clone()
     }
 
+    /// A node from the watch: known for as long as the watch has it.
     pub fn upsert_node(&mut self, node: NodeInfo) {
+        self.learned.forget(&node.name);
         Arc::make_mut(&mut self.nodes).insert(node.name.clone(), node);
     }
 
     pub fn remove_node(&mut self, name: &str) {
+        self.learned.forget(name);
         if self.nodes.contains_key(name) {
             Arc::make_mut(&mut self.nodes).remove(name);
         }
@@ -72,7 +85,52 @@ impl ClusterView {
 
     /// Replaces every node at once, after a full relist.
     pub fn replace_nodes(&mut self, nodes: impl IntoIterator<Item = NodeInfo>) {
+        self.learned = Learned {
+            refresh: self.learned.refresh,
+            ..Learned::default()
+        };
         self.nodes = Arc::new(nodes.into_iter().map(|n| (n.name.clone(), n)).collect());
+    }
+
+    /// Whether learning `node` from a request now would change nothing: it is known as
+    /// it is and was already sent since the last refresh.
+    pub fn learned_this_refresh(&self, node: &NodeInfo) -> bool {
+        self.nodes.get(&node.name) == Some(node)
+            && self.learned.seen.get(&node.name) == Some(&self.learned.refresh)
+    }
+
+    /// Learns (or refreshes) a node a request sent; `false` when it is new and
+    /// [`MAX_LEARNED_NODES`] are already known, so it was not learned.
+    pub fn learn_node(&mut self, node: &NodeInfo) -> bool {
+        let new = !self.learned.seen.contains_key(&node.name);
+        if new && self.learned.seen.len() >= MAX_LEARNED_NODES {
+            return false;
+        }
+        if self.nodes.get(&node.name) != Some(node) {
+            Arc::make_mut(&mut self.nodes).insert(node.name.clone(), node.clone());
+        }
+        self.learned.touch(&node.name);
+        true
+    }
+
+    /// Counts a refresh, by which learned nodes age.
+    pub fn next_refresh(&mut self) {
+        self.learned.refresh += 1;
+    }
+
+    /// Forgets up to `budget` learned nodes no request has sent for
+    /// [`LEARNED_NODE_REFRESHES`] refreshes; returns how many it forgot.
+    pub fn forget_unseen_nodes(&mut self, budget: usize) -> usize {
+        let mut forgotten = 0;
+        while forgotten < budget
+            && let Some(name) = self.learned.pop_unseen()
+        {
+            if self.nodes.contains_key(&name) {
+                Arc::make_mut(&mut self.nodes).remove(&name);
+            }
+            forgotten += 1;
+        }
+        forgotten
     }
 
     /// Records a pod on a node, in place of any earlier record of its uid: a pod counts
@@ -141,6 +199,42 @@ impl ClusterView {
 
     pub fn recent_pods(&self, node: &str) -> &[RecentPod] {
         self.recent.by_node.get(node).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Which nodes were learned from requests, and in which refresh each was last sent.
+#[derive(Debug, Default)]
+struct Learned {
+    seen: FastMap<String, u64>,
+    /// `(refresh, name)`, oldest first: forgetting takes from the front.
+    by_refresh: BTreeSet<(u64, String)>,
+    /// Refreshes so far.
+    refresh: u64,
+}
+
+impl Learned {
+    fn touch(&mut self, name: &str) {
+        if let Some(last) = self.seen.insert(name.to_string(), self.refresh) {
+            self.by_refresh.remove(&(last, name.to_string()));
+        }
+        self.by_refresh.insert((self.refresh, name.to_string()));
+    }
+
+    fn forget(&mut self, name: &str) {
+        if let Some(last) = self.seen.remove(name) {
+            self.by_refresh.remove(&(last, name.to_string()));
+        }
+    }
+
+    /// Takes out the node seen longest ago if that was [`LEARNED_NODE_REFRESHES`] or more ago.
+    fn pop_unseen(&mut self) -> Option<String> {
+        let (last, _) = self.by_refresh.first()?;
+        if self.refresh.saturating_sub(*last) < LEARNED_NODE_REFRESHES {
+            return None;
+        }
+        let (_, name) = self.by_refresh.pop_first()?;
+        self.seen.remove(&name);
+        Some(name)
     }
 }
 

@@ -18,7 +18,7 @@ use tidal_core::scoring::{NodeView, Reason, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
-use crate::metrics::{Metrics, PolicyLabels};
+use crate::metrics::{Metrics, PolicyLabels, ReasonLabels};
 use crate::wire::{ExtenderArgs, NodeName, node_info};
 
 /// Looked up for every node of every call: a fast hasher pays off.
@@ -257,21 +257,35 @@ impl Extender {
 
     /// Without a node watch, full-`Nodes` requests are how nodes (and their
     /// addresses, for identity mapping) become known. The write lock is taken only
-    /// when something changed, which after the first calls is almost never.
+    /// when a node changed or is sent for the first time since the last refresh.
     fn learn_nodes(&self, nodes: &[(NodeInfo, &RawValue)]) {
-        let changed: Vec<&NodeInfo> = {
+        let unseen: Vec<&NodeInfo> = {
             let cluster = self.cluster.read();
             nodes
                 .iter()
                 .map(|(info, _)| info)
-                .filter(|info| cluster.node(&info.name) != Some(*info))
+                .filter(|info| !cluster.learned_this_refresh(info))
                 .collect()
         };
-        if !changed.is_empty() {
+        if unseen.is_empty() {
+            return;
+        }
+        let refused = {
             let mut cluster = self.cluster.write();
-            for info in changed {
-                cluster.upsert_node(info.clone());
-            }
+            unseen
+                .into_iter()
+                .filter(|info| !cluster.learn_node(info))
+                .count()
+        };
+        self.count_dropped_nodes("over_cap", refused);
+    }
+
+    pub(crate) fn count_dropped_nodes(&self, reason: &'static str, count: usize) {
+        if count > 0 {
+            self.metrics
+                .learned_nodes_dropped
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(count as u64);
         }
     }
 

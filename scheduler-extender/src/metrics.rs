@@ -26,6 +26,11 @@ pub struct PolicyLabels {
     pub policy: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -41,6 +46,7 @@ pub struct Metrics {
     pub unmapped_nodes: Gauge,
     pub unmapped_series: Gauge,
     pub recent_pods: Gauge,
+    pub learned_nodes_dropped: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -65,6 +71,7 @@ impl Default for Metrics {
             unmapped_nodes: Gauge::default(),
             unmapped_series: Gauge::default(),
             recent_pods: Gauge::default(),
+            learned_nodes_dropped: Family::default(),
             registry: Registry::with_prefix("tidal_extender"),
         };
         let registry = &mut m.registry;
@@ -132,6 +139,13 @@ impl Default for Metrics {
             "recent_pods",
             "Pods counted by their estimate because the load does not show them yet",
             m.recent_pods.clone(),
+        );
+        registry.register(
+            "learned_nodes_dropped",
+            "Nodes learned from requests (no node watch) that were forgotten because no request \
+             sent them for a while (reason unseen), or not learned because too many are known \
+             (reason over_cap)",
+            m.learned_nodes_dropped.clone(),
         );
         m
     }

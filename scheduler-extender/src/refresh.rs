@@ -39,16 +39,25 @@ pub async fn refresh_once(ext: &Extender, client: &PrometheusClient, config: &Lo
             ext.record_refresh_error(e.to_string());
         }
     }
-    prune(ext);
+    forget(ext);
 }
 
-/// Pods forgotten per write lock: a call waits at most for one batch.
-const PRUNE_BATCH: usize = 512;
+/// Pods or nodes forgotten per write lock: a call waits at most for one batch.
+const BATCH: usize = 512;
 
 /// Forgets pods bound before the oldest load we could still judge by (they are in every
-/// average) and assumptions too old to count, a batch at a time.
-fn prune(ext: &Extender) {
+/// average), assumptions too old to count and learned nodes no request sends any more,
+/// a batch at a time. Each loop ends: a full batch forgets something, and only
+/// finitely many are held.
+fn forget(ext: &Extender) {
+    ext.cluster.write().next_refresh();
+    loop {
+        let forgotten = ext.cluster.write().forget_unseen_nodes(BATCH);
+        ext.count_dropped_nodes("unseen", forgotten);
+        if forgotten < BATCH {
+            break;
+        }
+    }
     let (now, keep) = (SystemTime::now(), ext.recent_pod_lifetime());
-    // Ends: each full batch forgets pods, and only finitely many are held.
-    while ext.cluster.write().prune_some(now, keep, PRUNE_BATCH) == PRUNE_BATCH {}
+    while ext.cluster.write().prune_some(now, keep, BATCH) == BATCH {}
 }
