@@ -6,8 +6,9 @@ use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -54,12 +55,47 @@ fn unknown_path(ext: &Extender, method: &Method, uri: &Uri, served: &str) -> Res
     error_response(StatusCode::NOT_FOUND, &message)
 }
 
-async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, "filter", &body, filter_call)
+async fn filter(State(ext): State<Arc<Extender>>, body: Result<Bytes, BytesRejection>) -> Response {
+    match body {
+        Ok(body) => handle(&ext, "filter", &body, filter_call),
+        Err(rejection) => unread_body(&ext, "filter", &rejection),
+    }
 }
 
-async fn prioritize(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, "prioritize", &body, prioritize_call)
+async fn prioritize(
+    State(ext): State<Arc<Extender>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => handle(&ext, "prioritize", &body, prioritize_call),
+        Err(rejection) => unread_body(&ext, "prioritize", &rejection),
+    }
+}
+
+/// A body that could not be read: over `max_body_bytes` (413), or cut off. Answered in
+/// the JSON error shape of every other 4xx, with `Connection: close`: the unread rest of
+/// the body is still on the connection, so the server closes it, and the client must
+/// not send its next request there.
+fn unread_body(ext: &Extender, verb: &'static str, rejection: &BytesRejection) -> Response {
+    ext.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb,
+            outcome: "bad_request",
+        })
+        .inc();
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is larger than extender.max_body_bytes allows".to_string()
+    } else {
+        rejection.body_text()
+    };
+    tracing::warn!(%message, "rejected an extender request whose body could not be read");
+    let mut response = error_response(status, &message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Bodies past this size (full `Nodes` lists of hundreds of nodes) take milliseconds to
