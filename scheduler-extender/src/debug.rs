@@ -13,6 +13,7 @@ use tidal_core::scoring::Verdict;
 
 use crate::extender::{Decision, Extender, Request, candidate_names};
 use crate::http::decode;
+use crate::resolve::head;
 
 pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
     let now = SystemTime::now();
@@ -68,6 +69,8 @@ pub async fn nodes(State(ext): State<Arc<Extender>>) -> Json<Value> {
             "unmapped_series": load.unmapped_series,
             "unmapped_nodes": load.unmapped_nodes,
             "incomplete_series": load.snapshot.incomplete,
+            "invalid_sample_count": load.snapshot.invalid.len(),
+            "invalid_samples": head(&load.snapshot.invalid),
         },
         "last_call": decision.as_deref().zip(last.as_ref()).map(|(d, l)| json!({
             "verb": d.verb,

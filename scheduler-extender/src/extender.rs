@@ -12,13 +12,14 @@ use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
 use tidal_core::fit::fits_resources;
 use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
-use tidal_core::node_identity::{IdentityMap, NodeInfo};
+use tidal_core::node_identity::NodeInfo;
 use tidal_core::resources::{Resources, pod_requests};
-use tidal_core::scoring::{NodeView, Reason, Scorer, Verdict};
+use tidal_core::scoring::{MissingMetrics, NodeView, Reason, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
 use crate::metrics::{Metrics, PolicyLabels, ReasonLabels};
+use crate::resolve::{Resolved, head, no_usable_load};
 use crate::wire::{ExtenderArgs, NodeName, node_info};
 
 /// Looked up for every node of every call: a fast hasher pays off.
@@ -377,88 +378,43 @@ impl Extender {
         self.last_decision.store(Some(Arc::new(decision)));
     }
 
-    /// Installs a fresh load, resolving each series to its node once for every call
-    /// until the next refresh, and reports series and nodes that do not match up.
-    pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
+    /// Installs a fresh load, its series resolved to nodes once for every call until the
+    /// next refresh. An answer that gives no node a usable load is a failed refresh: the
+    /// last load is kept, ages, and goes stale as any other.
+    pub fn install_load(&self, mut snapshot: LoadSnapshot, at: SystemTime) {
         // Resolved on a shared copy of the nodes, outside the lock every call takes.
         let nodes = self.cluster.read().shared_nodes();
-        let identities = IdentityMap::new(nodes.values());
-        let mut by_node = FastMap::default();
-        let mut unmapped_series = Vec::new();
+        let resolved = Resolved::new(&mut snapshot, &nodes);
         let nodes_known = nodes.len();
-        for (identity, load) in snapshot.iter() {
-            let node = identities
-                .resolve(identity)
-                .and_then(|name| nodes.get(name));
-            match node {
-                Some(node) => {
-                    let row = NodeRow {
-                        load: load.clone(),
-                        allocatable: capacity(node),
-                    };
-                    by_node.insert(node.name.clone(), row);
-                }
-                None => {
-                    // Without node names and addresses a series can only be a node by
-                    // name: index it so, off the per-call path.
-                    if nodes_known == 0 {
-                        let row = NodeRow {
-                            load: load.clone(),
-                            allocatable: None,
-                        };
-                        by_node.insert(identity.to_string(), row);
-                    }
-                    unmapped_series.push(identity.to_string());
-                }
-            }
-        }
-        let mut unmapped_nodes: Vec<String> = nodes
-            .values()
-            .filter(|n| !by_node.contains_key(&n.name))
-            .map(|n| n.name.clone())
-            .collect();
         // Node changes from here on need not copy the map.
         drop(nodes);
-        unmapped_series.sort();
-        unmapped_nodes.sort();
-        if nodes_known == 0 {
-            // Without node names and addresses, series can only match nodes by name.
-            if unmapped_series
-                .iter()
-                .any(|s| s.parse::<std::net::IpAddr>().is_ok())
-            {
-                tracing::warn!(
-                    "Prometheus identifies nodes by IP address but no nodes are known (no \
-                     Kubernetes access yet): those series match no node name. Give the extender \
-                     cluster access, or set load.node_label to a label carrying the node name"
-                );
-            }
-        } else if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
-            tracing::warn!(
-                unmapped_series = ?head(&unmapped_series),
-                unmapped_nodes = ?head(&unmapped_nodes),
-                series = unmapped_series.len(),
-                nodes = unmapped_nodes.len(),
-                "some Prometheus series and nodes do not match: check load.node_label and \
-                 that node-exporter runs on every node (GET /debug/nodes lists them all)"
-            );
+        self.count_invalid(&snapshot);
+        if resolved.by_node.is_empty() {
+            let unmatched = resolved.unmapped_series.len();
+            self.record_refresh_error(no_usable_load(&snapshot, unmatched));
+            return;
         }
-        self.metrics.nodes_with_load.set(snapshot.len() as i64);
+        resolved.warn_unmapped(nodes_known);
+        self.metrics
+            .nodes_with_load
+            .set(resolved.by_node.len() as i64);
         // With no node known every series is unmatched, which says nothing useful.
         let unmatched = if nodes_known == 0 {
             0
         } else {
-            unmapped_series.len()
+            resolved.unmapped_series.len()
         };
         self.metrics.unmapped_series.set(unmatched as i64);
-        self.metrics.unmapped_nodes.set(unmapped_nodes.len() as i64);
+        self.metrics
+            .unmapped_nodes
+            .set(resolved.unmapped_nodes.len() as i64);
         self.metrics.refreshes.inc();
         self.load.store(Arc::new(LoadState {
             snapshot,
-            by_node,
+            by_node: resolved.by_node,
             refreshed_at: Some(at),
-            unmapped_series,
-            unmapped_nodes,
+            unmapped_series: resolved.unmapped_series,
+            unmapped_nodes: resolved.unmapped_nodes,
         }));
         *self.refresh.lock() = RefreshStatus {
             attempted: true,
@@ -466,8 +422,32 @@ impl Extender {
         };
     }
 
+    fn count_invalid(&self, snapshot: &LoadSnapshot) {
+        let invalid = &snapshot.invalid;
+        if !invalid.is_empty() {
+            let examples: Vec<String> = head(invalid).iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                count = invalid.len(),
+                ?examples,
+                "Prometheus samples left out of the load (NaN, infinite, negative, implausible \
+                 for the node's size, or stamped in the future): those nodes are judged as \
+                 without load"
+            );
+            self.metrics.invalid_samples.inc_by(invalid.len() as u64);
+        }
+    }
+
     /// Keeps the last load (the scorer judges its age) and records why the refresh failed.
     pub fn record_refresh_error(&self, error: String) {
+        let policy = match self.scorer.on_missing {
+            MissingMetrics::FailOpen => "nodes pass with a neutral score (fail-open)",
+            MissingMetrics::FailClosed => "nodes are filtered out (fail-closed)",
+        };
+        tracing::warn!(
+            %error,
+            "load refresh failed; the last load is used until it is older than load.max_age, \
+             then {policy}"
+        );
         self.metrics.refresh_errors.inc();
         *self.refresh.lock() = RefreshStatus {
             attempted: true,
@@ -512,7 +492,7 @@ pub fn candidate_names<'a>(
     }
 }
 
-fn capacity(node: &NodeInfo) -> Option<Capacity> {
+pub(crate) fn capacity(node: &NodeInfo) -> Option<Capacity> {
     node.allocatable.map(Capacity::from_resources)
 }
 
@@ -549,8 +529,4 @@ fn is_daemonset_pod(pod: &Pod) -> bool {
         .iter()
         .flatten()
         .any(|o| o.kind == "DaemonSet" && o.controller == Some(true))
-}
-
-fn head(items: &[String]) -> &[String] {
-    &items[..items.len().min(10)]
 }

@@ -249,9 +249,14 @@ async fn readyz(State(ext): State<Arc<Extender>>) -> Response {
         let why = "not ready: no load refresh has finished yet\n";
         return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    let body = match ext.load_health(SystemTime::now()) {
-        Ok(()) => "ready\n".to_string(),
-        Err(why) => format!("ready, degraded ({}): {why}\n", ext.scorer.on_missing),
+    let last_error = ext.refresh.lock().last_error.clone();
+    let body = match (ext.load_health(SystemTime::now()), last_error) {
+        (Ok(()), None) => "ready\n".to_string(),
+        (Ok(()), Some(error)) => format!(
+            "ready, judging by the last good load until it is older than load.max_age; the \
+             last refresh failed: {error}\n"
+        ),
+        (Err(why), _) => format!("ready, degraded ({}): {why}\n", ext.scorer.on_missing),
     };
     (StatusCode::OK, body).into_response()
 }

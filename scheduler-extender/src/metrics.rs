@@ -41,6 +41,7 @@ pub struct Metrics {
     pub unknown_paths: Counter,
     pub refreshes: Counter,
     pub refresh_errors: Counter,
+    pub invalid_samples: Counter,
     pub load_age_seconds: Gauge<f64, AtomicU64>,
     pub nodes_with_load: Gauge,
     pub unmapped_nodes: Gauge,
@@ -66,6 +67,7 @@ impl Default for Metrics {
             unknown_paths: Counter::default(),
             refreshes: Counter::default(),
             refresh_errors: Counter::default(),
+            invalid_samples: Counter::default(),
             load_age_seconds: Gauge::default(),
             nodes_with_load: Gauge::default(),
             unmapped_nodes: Gauge::default(),
@@ -107,13 +109,20 @@ impl Default for Metrics {
         );
         registry.register(
             "load_refreshes",
-            "Load refreshes that succeeded",
+            "Load refreshes that gave at least one node a usable load",
             m.refreshes.clone(),
         );
         registry.register(
             "load_refresh_errors",
-            "Load refreshes that failed (Prometheus down, slow or rejecting a query)",
+            "Load refreshes that failed (Prometheus down, slow or rejecting a query, or no node \
+             with a usable load in its answer)",
             m.refresh_errors.clone(),
+        );
+        registry.register(
+            "load_invalid_samples",
+            "Prometheus samples left out of the load: NaN, infinite, negative, implausible for \
+             the node's size (over 4x), or stamped in the future",
+            m.invalid_samples.clone(),
         );
         registry.register(
             "load_age_seconds",

@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use tidal_core::load::{LoadConfig, fetch};
 use tidal_core::prometheus::PrometheusClient;
-use tidal_core::scoring::MissingMetrics;
 
 use crate::extender::Extender;
 
@@ -27,17 +26,10 @@ pub async fn run(
 pub async fn refresh_once(ext: &Extender, client: &PrometheusClient, config: &LoadConfig) {
     match fetch(client, config).await {
         Ok(snapshot) => {
-            tracing::debug!(nodes = snapshot.len(), "load refreshed");
+            tracing::debug!(nodes = snapshot.len(), "load fetched");
             ext.install_load(snapshot, SystemTime::now());
         }
-        Err(e) => {
-            let policy = match ext.scorer.on_missing {
-                MissingMetrics::FailOpen => "nodes pass with a neutral score (fail-open)",
-                MissingMetrics::FailClosed => "nodes are filtered out (fail-closed)",
-            };
-            tracing::warn!(error = %e, "load refresh failed; the last load is used until it is older than load.max_age, then {policy}");
-            ext.record_refresh_error(e.to_string());
-        }
+        Err(e) => ext.record_refresh_error(e.to_string()),
     }
     forget(ext);
 }

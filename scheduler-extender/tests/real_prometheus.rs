@@ -61,7 +61,7 @@ async fn hot_node_filtered_cold_node_preferred_and_outage_fails_open() -> anyhow
     for (name, ip, _) in NODES {
         api.add(&objects::node(name, ip, "4", "16Gi")?)?;
     }
-    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    let ext = common::start(prometheus.url(), Some(api.client()), common::load_config()).await?;
 
     // The node watch maps each `IP:9100` series to its node by InternalIP.
     common::wait_until(
@@ -174,7 +174,7 @@ async fn without_cluster_access_series_named_by_node_still_work() -> anyhow::Res
     let Some(prometheus) = Prometheus::start(&data.to_openmetrics()).await? else {
         return Ok(());
     };
-    let ext = common::start(prometheus.url(), None).await?;
+    let ext = common::start(prometheus.url(), None, common::load_config()).await?;
     common::wait_until("the first refresh", Duration::from_secs(20), || async {
         Ok(ext.get("/readyz").await? == (200, "ready\n".to_string()))
     })
@@ -214,7 +214,7 @@ async fn series_and_nodes_that_do_not_match_are_reported() -> anyhow::Result<()>
     api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
     // A node whose node-exporter is missing.
     api.add(&objects::node("node-dark", "10.0.0.2", "4", "16Gi")?)?;
-    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    let ext = common::start(prometheus.url(), Some(api.client()), common::load_config()).await?;
     common::wait_until(
         "the mismatch is reported",
         Duration::from_secs(20),
