@@ -83,6 +83,8 @@ pub struct Extender {
     pub watching: std::sync::atomic::AtomicBool,
     /// Whether a request to an unknown path has been logged (once is enough).
     pub unknown_path_logged: std::sync::atomic::AtomicBool,
+    /// Whether `GET /debug/nodes` is served (`extender.debug_endpoints`).
+    pub debug_endpoints: bool,
 }
 
 /// The nodes of one request, in the form they were sent.
@@ -164,6 +166,7 @@ impl Extender {
             metrics: Metrics::default(),
             watching: std::sync::atomic::AtomicBool::new(false),
             unknown_path_logged: std::sync::atomic::AtomicBool::new(false),
+            debug_endpoints: config.debug_endpoints,
         })
     }
 

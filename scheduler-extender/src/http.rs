@@ -20,10 +20,15 @@ use crate::metrics::{RequestLabels, VerbLabels};
 use crate::wire::{ExtenderArgs, FailedNodes, FilterResult, HostPriority, NodeListOut};
 
 pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
+    let gets = if extender.debug_endpoints {
+        "/healthz, /readyz, /metrics and /debug/nodes"
+    } else {
+        "/healthz, /readyz and /metrics"
+    };
     let served = format!(
         "this extender serves POST {prefix}/filter and POST {prefix}/prioritize \
-         (extender.path_prefix), and GET /healthz, /readyz, /metrics and /debug/nodes; \
-         if kube-scheduler sent this, its extender urlPrefix does not match extender.path_prefix"
+         (extender.path_prefix), and GET {gets}; if kube-scheduler sent this, its extender \
+         urlPrefix does not match extender.path_prefix"
     );
     Router::new()
         .route(&format!("{prefix}/filter"), post(filter))
@@ -168,7 +173,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<ExtenderArgs<'_>, BadRequest> {
     })
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 

@@ -99,7 +99,8 @@ impl Resolved {
                 series = series.len(),
                 nodes = self.unmapped_nodes.len(),
                 "some Prometheus series and nodes do not match: check load.node_label and \
-                 that node-exporter runs on every node (GET /debug/nodes lists them all)"
+                 that node-exporter runs on every node (GET /debug/nodes lists them, with \
+                 extender.debug_endpoints on)"
             );
         }
     }

@@ -40,6 +40,7 @@ pub async fn start(
     let options = Options {
         config: ExtenderConfig {
             refresh_interval: Duration::from_millis(200),
+            debug_endpoints: true,
             ..ExtenderConfig::default()
         },
         load,
