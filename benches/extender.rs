@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tidal_core::estimate::Estimate;
 use tidal_core::load::{LoadConfig, LoadSnapshot, fetch};
 use tidal_core::node_identity::NodeInfo;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_core::resources::Resources;
+use tidal_scheduler_extender::cluster::{ASSUMPTION_TTL, ClusterView, RecentPod};
 use tidal_scheduler_extender::http::{filter_call, prioritize_call, router};
 use tidal_scheduler_extender::{Extender, ExtenderConfig};
 use tidal_testkit::snapshot::{NodeFigures, samples, snapshot};
@@ -157,8 +159,41 @@ fn load_refresh(c: &mut Criterion) {
     });
     let results = samples(&figures(NODES));
     group.bench_function(BenchmarkId::new("build_snapshot", NODES), |b| {
-        b.iter(|| LoadSnapshot::from_samples("instance", &results));
+        b.iter(|| LoadSnapshot::from_samples("instance", &results, SystemTime::now()));
     });
+    group.finish();
+}
+
+/// A refresh forgetting `n` expired assumptions piled onto one node, as a soak with a
+/// new pod uid per call leaves them: each costs the same whatever `n` (a scan of the
+/// node's list per pod once made the refresh, and every call waiting on it, quadratic).
+fn prune_assumptions(c: &mut Criterion) {
+    let now = SystemTime::now();
+    let expired = now - ASSUMPTION_TTL - Duration::from_secs(1);
+    let view = |n: usize| {
+        let mut view = ClusterView::default();
+        for i in 0..n {
+            let pod = RecentPod {
+                uid: format!("uid-{i:06}"),
+                bound_at: expired - Duration::from_millis(i as u64),
+                estimate: Estimate::default(),
+                observed: false,
+            };
+            view.record_pod("node-00000", pod);
+        }
+        view
+    };
+    let mut group = c.benchmark_group("prune_assumptions");
+    for n in [5_000, 40_000] {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_batched(
+                || view(n),
+                |mut view| view.prune(now, Duration::from_secs(360)),
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 }
 
@@ -215,5 +250,11 @@ fn http_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decisions, load_refresh, http_throughput);
+criterion_group!(
+    benches,
+    decisions,
+    load_refresh,
+    prune_assumptions,
+    http_throughput
+);
 criterion_main!(benches);

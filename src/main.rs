@@ -54,6 +54,9 @@ enum Command {
         /// Run without Kubernetes access, even if a kubeconfig is found.
         #[arg(long)]
         no_kube: bool,
+        /// Serve GET /debug/nodes; sets extender.debug_endpoints.
+        #[arg(long)]
+        debug_endpoints: bool,
     },
     /// Relieve nodes that stay hot: evict the right pods through the Eviction API so they
     /// land on cold nodes, within PodDisruptionBudgets, availability floors and limits.
@@ -135,10 +138,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             kubeconfig,
             no_kube,
+            debug_endpoints,
         } => {
             if let Some(listen) = listen {
                 config.extender.listen = listen;
             }
+            config.extender.debug_endpoints |= debug_endpoints;
             let kube = if no_kube {
                 None
             } else {

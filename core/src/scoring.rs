@@ -283,8 +283,8 @@ impl Scorer {
         }
         let size = node
             .allocatable
-            .filter(usable)
-            .or(load.capacity.filter(usable));
+            .filter(Capacity::is_usable)
+            .or(load.capacity.filter(Capacity::is_usable));
         let Some(capacity) = size else {
             return self.unknown(Reason::NoSize(policy));
         };
@@ -351,8 +351,4 @@ impl Scorer {
 
 fn to_score(headroom: f64) -> u8 {
     (headroom * f64::from(MAX_SCORE)).round() as u8
-}
-
-fn usable(c: &Capacity) -> bool {
-    c.cpu_cores > 0.0 && c.memory_bytes > 0.0
 }

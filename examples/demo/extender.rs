@@ -116,6 +116,8 @@ pub async fn run(keep_serving: bool) -> anyhow::Result<()> {
     let options = Options {
         config: ExtenderConfig {
             refresh_interval: Duration::from_secs(2),
+            // The demo reads the per-node view; it is off by default.
+            debug_endpoints: true,
             ..ExtenderConfig::default()
         },
         load: LoadConfig::default(),

@@ -33,6 +33,9 @@ pub struct ExtenderConfig {
     pub estimation: EstimationConfig,
     /// Largest request body accepted. Full-`Nodes` requests run to a few KiB a node.
     pub max_body_bytes: usize,
+    /// Serve `GET /debug/nodes` (per-node load, estimates, the last call's verdicts). Off by
+    /// default: it shows pod uids and node addresses to anyone who can reach the port.
+    pub debug_endpoints: bool,
     /// Serve HTTPS when set.
     pub tls: Option<TlsConfig>,
 }
@@ -57,6 +60,7 @@ impl Default for ExtenderConfig {
             weights: Weights::default(),
             estimation: EstimationConfig::default(),
             max_body_bytes: 64 * 1024 * 1024,
+            debug_endpoints: false,
             tls: None,
         }
     }

@@ -10,13 +10,16 @@ use k8s_openapi::api::core::v1::Pod;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tidal_core::estimate::{Estimate, EstimationConfig};
+use tidal_core::fit::fits_resources;
 use tidal_core::load::{Capacity, LoadSnapshot, NodeLoad};
-use tidal_core::node_identity::{IdentityMap, NodeInfo};
-use tidal_core::scoring::{NodeView, Reason, Scorer, Verdict};
+use tidal_core::node_identity::NodeInfo;
+use tidal_core::resources::{Resources, pod_requests};
+use tidal_core::scoring::{MissingMetrics, NodeView, Reason, Scorer, Verdict};
 
 use crate::cluster::{ClusterView, RecentPod};
 use crate::config::ExtenderConfig;
-use crate::metrics::{Metrics, PolicyLabels};
+use crate::metrics::{Metrics, PolicyLabels, ReasonLabels};
+use crate::resolve::{Resolved, head, no_usable_load};
 use crate::wire::{ExtenderArgs, NodeName, node_info};
 
 /// Looked up for every node of every call: a fast hasher pays off.
@@ -80,6 +83,8 @@ pub struct Extender {
     pub watching: std::sync::atomic::AtomicBool,
     /// Whether a request to an unknown path has been logged (once is enough).
     pub unknown_path_logged: std::sync::atomic::AtomicBool,
+    /// Whether `GET /debug/nodes` is served (`extender.debug_endpoints`).
+    pub debug_endpoints: bool,
 }
 
 /// The nodes of one request, in the form they were sent.
@@ -161,6 +166,7 @@ impl Extender {
             metrics: Metrics::default(),
             watching: std::sync::atomic::AtomicBool::new(false),
             unknown_path_logged: std::sync::atomic::AtomicBool::new(false),
+            debug_endpoints: config.debug_endpoints,
         })
     }
 
@@ -255,21 +261,35 @@ impl Extender {
 
     /// Without a node watch, full-`Nodes` requests are how nodes (and their
     /// addresses, for identity mapping) become known. The write lock is taken only
-    /// when something changed, which after the first calls is almost never.
+    /// when a node changed or is sent for the first time since the last refresh.
     fn learn_nodes(&self, nodes: &[(NodeInfo, &RawValue)]) {
-        let changed: Vec<&NodeInfo> = {
+        let unseen: Vec<&NodeInfo> = {
             let cluster = self.cluster.read();
             nodes
                 .iter()
                 .map(|(info, _)| info)
-                .filter(|info| cluster.node(&info.name) != Some(*info))
+                .filter(|info| !cluster.learned_this_refresh(info))
                 .collect()
         };
-        if !changed.is_empty() {
+        if unseen.is_empty() {
+            return;
+        }
+        let refused = {
             let mut cluster = self.cluster.write();
-            for info in changed {
-                cluster.upsert_node(info.clone());
-            }
+            unseen
+                .into_iter()
+                .filter(|info| !cluster.learn_node(info))
+                .count()
+        };
+        self.count_dropped_nodes("over_cap", refused);
+    }
+
+    pub(crate) fn count_dropped_nodes(&self, reason: &'static str, count: usize) {
+        if count > 0 {
+            self.metrics
+                .learned_nodes_dropped
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(count as u64);
         }
     }
 
@@ -287,32 +307,62 @@ impl Extender {
     /// After scoring, counts the pod on the node it will most likely land on (our
     /// best score), so the next pod of a burst already sees it — the scheduler gives
     /// extenders no Reserve call. The watch replaces this guess with the real binding.
+    /// Only a node whose allocatable can hold the pod's requests can be that node, and a
+    /// pod uid counts on one node at most: a later call for it moves it.
     pub fn assume_best(&self, request: &Request<'_>, verdicts: &[Verdict], now: SystemTime) {
         let Some(uid) = request.pod.metadata.uid.clone().filter(|u| !u.is_empty()) else {
             return;
         };
-        let best = candidate_names(&request.candidates)
-            .zip(verdicts)
-            .filter(|(_, v)| v.projection.is_some())
-            .max_by(|(a, x), (b, y)| {
-                (x.score, x.headroom)
-                    .partial_cmp(&(y.score, y.headroom))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    // Equal scores: the smallest name wins, deterministically.
-                    .then_with(|| b.cmp(a))
-            });
-        if let Some((node, _)) = best {
-            let estimate = self.estimation.estimate(request.pod);
-            self.cluster.write().record_pod(
-                node,
-                RecentPod {
-                    uid,
-                    bound_at: now,
-                    estimate,
-                    observed: false,
-                },
-            );
-        }
+        let Some(node) = self.best_fit(request, verdicts) else {
+            return;
+        };
+        let estimate = self.estimation.estimate(request.pod);
+        self.cluster.write().record_pod(
+            &node,
+            RecentPod {
+                uid,
+                bound_at: now,
+                estimate,
+                observed: false,
+            },
+        );
+    }
+
+    /// The best-ranked candidate the pod fits. The best one usually fits (the scheduler
+    /// sends only nodes its own resource filter passed), so only then are all checked.
+    fn best_fit(&self, request: &Request<'_>, verdicts: &[Verdict]) -> Option<String> {
+        let requests = pod_requests(request.pod);
+        let load = self.load.load();
+        let cluster = self.cluster.read();
+        let fits = |&(index, name, _): &Ranked<'_>| {
+            let sent = match &request.candidates {
+                Candidates::Nodes(nodes) => nodes.get(index).map(|(info, _)| info),
+                Candidates::Names(_) => None,
+            };
+            let size = sent
+                .or_else(|| cluster.node(name))
+                .and_then(|n| n.allocatable)
+                .or_else(|| measured_size(&load, name));
+            size.is_some_and(|size| fits_resources(requests, size, Resources::default()).is_ok())
+        };
+        let ranked = || {
+            candidate_names(&request.candidates)
+                .zip(verdicts)
+                .enumerate()
+                .map(|(index, (name, verdict))| (index, name, verdict))
+                .filter(|(_, _, v)| v.projection.is_some())
+        };
+        let best = |(_, a, x): &Ranked<'_>, (_, b, y): &Ranked<'_>| {
+            // Equal in every figure: the smallest name wins, deterministically.
+            rank(x, y).then_with(|| b.cmp(a))
+        };
+        let first = ranked().max_by(best)?;
+        let chosen = if fits(&first) {
+            Some(first)
+        } else {
+            ranked().filter(fits).max_by(best)
+        };
+        chosen.map(|(_, name, _)| name.to_string())
     }
 
     pub fn record_decision(
@@ -331,86 +381,43 @@ impl Extender {
         self.last_decision.store(Some(Arc::new(decision)));
     }
 
-    /// Installs a fresh load, resolving each series to its node once for every call
-    /// until the next refresh, and reports series and nodes that do not match up.
-    pub fn install_load(&self, snapshot: LoadSnapshot, at: SystemTime) {
-        let cluster = self.cluster.read();
-        let identities = IdentityMap::new(cluster.nodes());
-        let mut by_node = FastMap::default();
-        let mut unmapped_series = Vec::new();
-        let nodes_known = cluster.node_count();
-        for (identity, load) in snapshot.iter() {
-            let node = identities
-                .resolve(identity)
-                .and_then(|name| cluster.node(name));
-            match node {
-                Some(node) => {
-                    let row = NodeRow {
-                        load: load.clone(),
-                        allocatable: capacity(node),
-                    };
-                    by_node.insert(node.name.clone(), row);
-                }
-                None => {
-                    // Without node names and addresses a series can only be a node by
-                    // name: index it so, off the per-call path.
-                    if nodes_known == 0 {
-                        let row = NodeRow {
-                            load: load.clone(),
-                            allocatable: None,
-                        };
-                        by_node.insert(identity.to_string(), row);
-                    }
-                    unmapped_series.push(identity.to_string());
-                }
-            }
+    /// Installs a fresh load, its series resolved to nodes once for every call until the
+    /// next refresh. An answer that gives no node a usable load is a failed refresh: the
+    /// last load is kept, ages, and goes stale as any other.
+    pub fn install_load(&self, mut snapshot: LoadSnapshot, at: SystemTime) {
+        // Resolved on a shared copy of the nodes, outside the lock every call takes.
+        let nodes = self.cluster.read().shared_nodes();
+        let resolved = Resolved::new(&mut snapshot, &nodes);
+        let nodes_known = nodes.len();
+        // Node changes from here on need not copy the map.
+        drop(nodes);
+        self.count_invalid(&snapshot);
+        if resolved.by_node.is_empty() {
+            let unmatched = resolved.unmapped_series.len();
+            self.record_refresh_error(no_usable_load(&snapshot, unmatched));
+            return;
         }
-        let mut unmapped_nodes: Vec<String> = cluster
-            .nodes()
-            .filter(|n| !by_node.contains_key(&n.name))
-            .map(|n| n.name.clone())
-            .collect();
-        drop(cluster);
-        unmapped_series.sort();
-        unmapped_nodes.sort();
-        if nodes_known == 0 {
-            // Without node names and addresses, series can only match nodes by name.
-            if unmapped_series
-                .iter()
-                .any(|s| s.parse::<std::net::IpAddr>().is_ok())
-            {
-                tracing::warn!(
-                    "Prometheus identifies nodes by IP address but no nodes are known (no \
-                     Kubernetes access yet): those series match no node name. Give the extender \
-                     cluster access, or set load.node_label to a label carrying the node name"
-                );
-            }
-        } else if !unmapped_series.is_empty() || !unmapped_nodes.is_empty() {
-            tracing::warn!(
-                unmapped_series = ?head(&unmapped_series),
-                unmapped_nodes = ?head(&unmapped_nodes),
-                series = unmapped_series.len(),
-                nodes = unmapped_nodes.len(),
-                "some Prometheus series and nodes do not match: check load.node_label and \
-                 that node-exporter runs on every node (GET /debug/nodes lists them all)"
-            );
-        }
-        self.metrics.nodes_with_load.set(snapshot.len() as i64);
+        resolved.warn_unmapped(nodes_known);
+        self.metrics
+            .nodes_with_load
+            .set(resolved.by_node.len() as i64);
         // With no node known every series is unmatched, which says nothing useful.
         let unmatched = if nodes_known == 0 {
             0
         } else {
-            unmapped_series.len()
+            resolved.unmapped_series.len()
         };
         self.metrics.unmapped_series.set(unmatched as i64);
-        self.metrics.unmapped_nodes.set(unmapped_nodes.len() as i64);
+        self.metrics
+            .unmapped_nodes
+            .set(resolved.unmapped_nodes.len() as i64);
         self.metrics.refreshes.inc();
         self.load.store(Arc::new(LoadState {
             snapshot,
-            by_node,
+            by_node: resolved.by_node,
             refreshed_at: Some(at),
-            unmapped_series,
-            unmapped_nodes,
+            unmapped_series: resolved.unmapped_series,
+            unmapped_nodes: resolved.unmapped_nodes,
         }));
         *self.refresh.lock() = RefreshStatus {
             attempted: true,
@@ -418,8 +425,32 @@ impl Extender {
         };
     }
 
+    fn count_invalid(&self, snapshot: &LoadSnapshot) {
+        let invalid = &snapshot.invalid;
+        if !invalid.is_empty() {
+            let examples: Vec<String> = head(invalid).iter().map(ToString::to_string).collect();
+            tracing::warn!(
+                count = invalid.len(),
+                ?examples,
+                "Prometheus samples left out of the load (NaN, infinite, negative, implausible \
+                 for the node's size, or stamped in the future): those nodes are judged as \
+                 without load"
+            );
+            self.metrics.invalid_samples.inc_by(invalid.len() as u64);
+        }
+    }
+
     /// Keeps the last load (the scorer judges its age) and records why the refresh failed.
     pub fn record_refresh_error(&self, error: String) {
+        let policy = match self.scorer.on_missing {
+            MissingMetrics::FailOpen => "nodes pass with a neutral score (fail-open)",
+            MissingMetrics::FailClosed => "nodes are filtered out (fail-closed)",
+        };
+        tracing::warn!(
+            %error,
+            "load refresh failed; the last load is used until it is older than load.max_age, \
+             then {policy}"
+        );
         self.metrics.refresh_errors.inc();
         *self.refresh.lock() = RefreshStatus {
             attempted: true,
@@ -464,8 +495,35 @@ pub fn candidate_names<'a>(
     }
 }
 
-fn capacity(node: &NodeInfo) -> Option<Capacity> {
+pub(crate) fn capacity(node: &NodeInfo) -> Option<Capacity> {
     node.allocatable.map(Capacity::from_resources)
+}
+
+/// The node's size as node-exporter measured it, when Kubernetes gave none.
+fn measured_size(load: &LoadState, name: &str) -> Option<Resources> {
+    let capacity = load.by_node.get(name)?.load.capacity?;
+    capacity.is_usable().then_some(Resources {
+        cpu_milli: (capacity.cpu_cores * 1000.0) as i64,
+        memory_bytes: capacity.memory_bytes as i64,
+    })
+}
+
+/// A candidate's index in the request, name and verdict.
+type Ranked<'a> = (usize, &'a str, &'a Verdict);
+
+/// Orders verdicts for the assumption: score, unrounded headroom, then the lower projected
+/// load, which still tells nodes apart once all are full and headroom is 0 for each — so
+/// the pods of a burst onto a full cluster spread instead of piling onto one node.
+fn rank(a: &Verdict, b: &Verdict) -> std::cmp::Ordering {
+    let load = |v: &Verdict| {
+        v.projection.map_or(f64::INFINITY, |p| {
+            p.cpu_average + p.cpu_peak + p.memory_average + p.memory_peak
+        })
+    };
+    a.score
+        .cmp(&b.score)
+        .then(a.headroom.total_cmp(&b.headroom))
+        .then(load(b).total_cmp(&load(a)))
 }
 
 fn is_daemonset_pod(pod: &Pod) -> bool {
@@ -474,8 +532,4 @@ fn is_daemonset_pod(pod: &Pod) -> bool {
         .iter()
         .flatten()
         .any(|o| o.kind == "DaemonSet" && o.controller == Some(true))
-}
-
-fn head(items: &[String]) -> &[String] {
-    &items[..items.len().min(10)]
 }

@@ -6,8 +6,9 @@ use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -19,10 +20,15 @@ use crate::metrics::{RequestLabels, VerbLabels};
 use crate::wire::{ExtenderArgs, FailedNodes, FilterResult, HostPriority, NodeListOut};
 
 pub fn router(extender: Arc<Extender>, prefix: &str, max_body_bytes: usize) -> Router {
+    let gets = if extender.debug_endpoints {
+        "/healthz, /readyz, /metrics and /debug/nodes"
+    } else {
+        "/healthz, /readyz and /metrics"
+    };
     let served = format!(
         "this extender serves POST {prefix}/filter and POST {prefix}/prioritize \
-         (extender.path_prefix), and GET /healthz, /readyz, /metrics and /debug/nodes; \
-         if kube-scheduler sent this, its extender urlPrefix does not match extender.path_prefix"
+         (extender.path_prefix), and GET {gets}; if kube-scheduler sent this, its extender \
+         urlPrefix does not match extender.path_prefix"
     );
     Router::new()
         .route(&format!("{prefix}/filter"), post(filter))
@@ -54,12 +60,47 @@ fn unknown_path(ext: &Extender, method: &Method, uri: &Uri, served: &str) -> Res
     error_response(StatusCode::NOT_FOUND, &message)
 }
 
-async fn filter(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, "filter", &body, filter_call)
+async fn filter(State(ext): State<Arc<Extender>>, body: Result<Bytes, BytesRejection>) -> Response {
+    match body {
+        Ok(body) => handle(&ext, "filter", &body, filter_call),
+        Err(rejection) => unread_body(&ext, "filter", &rejection),
+    }
 }
 
-async fn prioritize(State(ext): State<Arc<Extender>>, body: Bytes) -> Response {
-    handle(&ext, "prioritize", &body, prioritize_call)
+async fn prioritize(
+    State(ext): State<Arc<Extender>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => handle(&ext, "prioritize", &body, prioritize_call),
+        Err(rejection) => unread_body(&ext, "prioritize", &rejection),
+    }
+}
+
+/// A body that could not be read: over `max_body_bytes` (413), or cut off. Answered in
+/// the JSON error shape of every other 4xx, with `Connection: close`: the unread rest of
+/// the body is still on the connection, so the server closes it, and the client must
+/// not send its next request there.
+fn unread_body(ext: &Extender, verb: &'static str, rejection: &BytesRejection) -> Response {
+    ext.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            verb,
+            outcome: "bad_request",
+        })
+        .inc();
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is larger than extender.max_body_bytes allows".to_string()
+    } else {
+        rejection.body_text()
+    };
+    tracing::warn!(%message, "rejected an extender request whose body could not be read");
+    let mut response = error_response(status, &message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Bodies past this size (full `Nodes` lists of hundreds of nodes) take milliseconds to
@@ -132,7 +173,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<ExtenderArgs<'_>, BadRequest> {
     })
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
@@ -213,9 +254,14 @@ async fn readyz(State(ext): State<Arc<Extender>>) -> Response {
         let why = "not ready: no load refresh has finished yet\n";
         return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    let body = match ext.load_health(SystemTime::now()) {
-        Ok(()) => "ready\n".to_string(),
-        Err(why) => format!("ready, degraded ({}): {why}\n", ext.scorer.on_missing),
+    let last_error = ext.refresh.lock().last_error.clone();
+    let body = match (ext.load_health(SystemTime::now()), last_error) {
+        (Ok(()), None) => "ready\n".to_string(),
+        (Ok(()), Some(error)) => format!(
+            "ready, judging by the last good load until it is older than load.max_age; the \
+             last refresh failed: {error}\n"
+        ),
+        (Err(why), _) => format!("ready, degraded ({}): {why}\n", ext.scorer.on_missing),
     };
     (StatusCode::OK, body).into_response()
 }

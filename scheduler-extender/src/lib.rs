@@ -11,6 +11,7 @@ pub mod extender;
 pub mod http;
 pub mod metrics;
 pub mod refresh;
+mod resolve;
 mod watch;
 pub mod wire;
 

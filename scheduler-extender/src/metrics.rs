@@ -26,6 +26,11 @@ pub struct PolicyLabels {
     pub policy: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -36,11 +41,13 @@ pub struct Metrics {
     pub unknown_paths: Counter,
     pub refreshes: Counter,
     pub refresh_errors: Counter,
+    pub invalid_samples: Counter,
     pub load_age_seconds: Gauge<f64, AtomicU64>,
     pub nodes_with_load: Gauge,
     pub unmapped_nodes: Gauge,
     pub unmapped_series: Gauge,
     pub recent_pods: Gauge,
+    pub learned_nodes_dropped: Family<ReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -60,11 +67,13 @@ impl Default for Metrics {
             unknown_paths: Counter::default(),
             refreshes: Counter::default(),
             refresh_errors: Counter::default(),
+            invalid_samples: Counter::default(),
             load_age_seconds: Gauge::default(),
             nodes_with_load: Gauge::default(),
             unmapped_nodes: Gauge::default(),
             unmapped_series: Gauge::default(),
             recent_pods: Gauge::default(),
+            learned_nodes_dropped: Family::default(),
             registry: Registry::with_prefix("tidal_extender"),
         };
         let registry = &mut m.registry;
@@ -100,13 +109,20 @@ impl Default for Metrics {
         );
         registry.register(
             "load_refreshes",
-            "Load refreshes that succeeded",
+            "Load refreshes that gave at least one node a usable load",
             m.refreshes.clone(),
         );
         registry.register(
             "load_refresh_errors",
-            "Load refreshes that failed (Prometheus down, slow or rejecting a query)",
+            "Load refreshes that failed (Prometheus down, slow or rejecting a query, or no node \
+             with a usable load in its answer)",
             m.refresh_errors.clone(),
+        );
+        registry.register(
+            "load_invalid_samples",
+            "Prometheus samples left out of the load: NaN, infinite, negative, implausible for \
+             the node's size (over 4x), or stamped in the future",
+            m.invalid_samples.clone(),
         );
         registry.register(
             "load_age_seconds",
@@ -132,6 +148,13 @@ impl Default for Metrics {
             "recent_pods",
             "Pods counted by their estimate because the load does not show them yet",
             m.recent_pods.clone(),
+        );
+        registry.register(
+            "learned_nodes_dropped",
+            "Nodes learned from requests (no node watch) that were forgotten because no request \
+             sent them for a while (reason unseen), or not learned because too many are known \
+             (reason over_cap)",
+            m.learned_nodes_dropped.clone(),
         );
         m
     }

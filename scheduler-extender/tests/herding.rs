@@ -46,7 +46,7 @@ async fn a_burst_of_30_pods_spreads_over_10_equal_nodes() -> anyhow::Result<()> 
             )?)
         })
         .collect::<anyhow::Result<_>>()?;
-    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    let ext = common::start(prometheus.url(), Some(api.client()), common::load_config()).await?;
     common::wait_until("every node has a load", Duration::from_secs(20), || async {
         Ok(
             ext.debug().await?["load"]["unmapped_nodes"] == serde_json::json!([])

@@ -63,7 +63,7 @@ async fn hot_node_filtered_cold_node_preferred_and_outage_fails_open() -> anyhow
     for (name, ip, _) in NODES {
         api.add(&objects::node(name, ip, "4", "16Gi")?)?;
     }
-    let ext = common::start(prometheus.url(), Some(api.client())).await?;
+    let ext = common::start(prometheus.url(), Some(api.client()), common::load_config()).await?;
 
     // The node watch maps each `IP:9100` series to its node by InternalIP.
     common::wait_until(
@@ -181,7 +181,7 @@ async fn without_cluster_access_series_named_by_node_still_work() -> anyhow::Res
 }
 
 async fn named_by_node_on(store: &Tsdb) -> anyhow::Result<()> {
-    let ext = common::start(store.url(), None).await?;
+    let ext = common::start(store.url(), None, common::load_config()).await?;
     common::wait_until("the first refresh", Duration::from_secs(20), || async {
         Ok(ext.get("/readyz").await? == (200, "ready\n".to_string()))
     })
@@ -226,7 +226,7 @@ async fn mismatches_on(store: &Tsdb) -> anyhow::Result<()> {
     api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
     // A node whose node-exporter is missing.
     api.add(&objects::node("node-dark", "10.0.0.2", "4", "16Gi")?)?;
-    let ext = common::start(store.url(), Some(api.client())).await?;
+    let ext = common::start(store.url(), Some(api.client()), common::load_config()).await?;
     common::wait_until(
         "the mismatch is reported",
         Duration::from_secs(20),

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use tidal_scheduler_extender::{Extender, ExtenderConfig, http};
 use tidal_testkit::snapshot::NodeFigures;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const NAMES_FIXTURE: &str = include_str!("fixtures/extender-filter-args-nodecache-true.json");
 const NODES_FIXTURE: &str = include_str!("fixtures/extender-filter-args-nodecache-false.json");
@@ -258,6 +260,84 @@ async fn bodies_over_the_limit_are_refused() {
         ..ExtenderConfig::default()
     };
     let server = server(config).await;
-    let (status, _) = server.post("filter", NAMES_FIXTURE).await;
-    assert_eq!(status, 413);
+    for verb in ["filter", "prioritize"] {
+        let (status, body) = server.post(verb, NAMES_FIXTURE).await;
+        assert_eq!(status, 413);
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains("max_body_bytes"), "{verb}: {body}");
+    }
+}
+
+/// Reads one HTTP/1.1 response: status, lowercased head, body (by Content-Length).
+async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, String, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // A response here is a few hundred bytes; the bound stops a runaway peer.
+    while buf.len() < 1 << 20 {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if let Some(body) = buf.get(end + 4..end + 4 + length) {
+                let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+                return Ok((status, head, String::from_utf8_lossy(body).into_owned()));
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Err(std::io::ErrorKind::InvalidData.into())
+}
+
+fn post_head(length: usize) -> String {
+    format!(
+        "POST /scheduler/filter HTTP/1.1\r\nhost: tidal\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\n\r\n"
+    )
+}
+
+/// A body far over the limit cannot be drained, so the server closes the connection
+/// after its 413: it must say so, or a keep-alive client sends its next request into
+/// the closed connection.
+#[tokio::test]
+async fn a_413_is_json_and_a_keep_alive_client_can_go_on() {
+    let config = ExtenderConfig {
+        max_body_bytes: 64 * 1024,
+        ..ExtenderConfig::default()
+    };
+    let server = server(config).await;
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    // Announce 4 MiB and send 256 KiB of it: the server refuses once past 64 KiB.
+    let partial = format!("{}{}", post_head(4 << 20), " ".repeat(256 << 10));
+    stream.write_all(partial.as_bytes()).await.expect("send");
+    let (status, head, body) = read_response(&mut stream).await.expect("a 413");
+    assert_eq!(status, 413, "{head}");
+    let body: Value = serde_json::from_str(&body).unwrap_or_default();
+    assert!(body["error"].is_string(), "{head}\n{body}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    if !head.contains("\r\nconnection: close") {
+        // Kept open: then it must take the next request.
+        let next = format!("{}{NAMES_FIXTURE}", post_head(NAMES_FIXTURE.len()));
+        stream.write_all(next.as_bytes()).await.expect("send again");
+        let (status, head, _) = read_response(&mut stream)
+            .await
+            .expect("no Connection: close, so the connection takes the next request");
+        assert_eq!(status, 200, "{head}");
+    }
+
+    // A pooling client's next call works, whatever became of the refused one.
+    let oversized = format!("{NAMES_FIXTURE}{}", " ".repeat(1 << 20));
+    let url = format!("{}/scheduler/filter", server.url);
+    let _ = server.client.post(&url).body(oversized).send().await;
+    let (status, body) = server.post("filter", NAMES_FIXTURE).await;
+    assert_eq!(status, 200, "{body}");
 }

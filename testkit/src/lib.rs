@@ -1,9 +1,11 @@
-//! Test fixtures for Tidal: a real Prometheus and VictoriaMetrics on loopback filled with synthetic
-//! cluster metrics, an in-process fake Kubernetes API server, Kubernetes objects,
-//! in-memory load snapshots, and a stand-in for kube-scheduler's extender calls.
+//! Test fixtures for Tidal: a real Prometheus and VictoriaMetrics on loopback filled with
+//! synthetic cluster metrics, a fake Prometheus answering crafted samples, an in-process fake
+//! Kubernetes API server, Kubernetes objects, in-memory load snapshots, and a stand-in for
+//! kube-scheduler's extender calls.
 
 pub mod chromium;
 pub mod fake_apiserver;
+pub mod fake_prometheus;
 pub mod metrics;
 pub mod objects;
 pub mod prometheus;

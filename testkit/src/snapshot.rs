@@ -60,5 +60,5 @@ pub fn samples(nodes: &[NodeFigures]) -> Vec<(Figure, Vec<Sample>)> {
 
 /// A snapshot of these nodes, sampled now.
 pub fn snapshot(nodes: &[NodeFigures]) -> LoadSnapshot {
-    LoadSnapshot::from_samples("instance", &samples(nodes))
+    LoadSnapshot::from_samples("instance", &samples(nodes), SystemTime::now())
 }

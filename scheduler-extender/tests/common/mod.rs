@@ -16,11 +16,19 @@ pub struct RunningExtender {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Starts an extender against `prometheus_url` that refreshes every 200 ms and calls
-/// load stale after 2 s, so outages show within a test's patience.
+/// Load that is stale after 2 s, so outages show within a test's patience.
+pub fn load_config() -> LoadConfig {
+    LoadConfig {
+        max_age: Duration::from_secs(2),
+        ..LoadConfig::default()
+    }
+}
+
+/// Starts an extender against `prometheus_url` that refreshes every 200 ms.
 pub async fn start(
     prometheus_url: String,
     kube: Option<kube::Client>,
+    load: LoadConfig,
 ) -> anyhow::Result<RunningExtender> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -32,12 +40,10 @@ pub async fn start(
     let options = Options {
         config: ExtenderConfig {
             refresh_interval: Duration::from_millis(200),
+            debug_endpoints: true,
             ..ExtenderConfig::default()
         },
-        load: LoadConfig {
-            max_age: Duration::from_secs(2),
-            ..LoadConfig::default()
-        },
+        load,
         prometheus,
         kube,
     };
