@@ -1,7 +1,7 @@
-//! One descheduler run: snapshot → plan → execute → remember, with the failure rules
-//! of the design: Prometheus down means no node has fresh load and nothing moves; the
-//! API server unreachable means nothing is evicted; an answer that is no verdict on a
-//! pod stops the run where it is.
+//! One descheduler run: snapshot → plan → record intent → execute → remember, with the
+//! failure rules of the design: Prometheus down means no node has fresh load and nothing
+//! moves; the API server unreachable, or the intent not recorded, means nothing is evicted;
+//! an answer that is no verdict on a pod stops the run where it is.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -40,7 +40,7 @@ pub enum RunError {
     #[error("cannot read the cluster: {0}; nothing was evicted")]
     Listing(String),
     #[error(
-        "cannot read the cooldown state: {0}; nothing was evicted, since recently moved workloads could not be spared"
+        "cannot read or record the cooldown state: {0}; nothing was evicted, since moved workloads could not be remembered"
     )]
     State(String),
 }
@@ -92,6 +92,24 @@ pub async fn run_once(inputs: &Inputs<'_>, dry_run: bool) -> Result<RunReport, R
             uid: e.uid.clone(),
         })
         .collect();
+    // Intent first: every workload about to lose a pod is on cooldown before the first
+    // eviction, so a run killed mid-way cannot leave the next run free to move it again.
+    if !dry_run && !plan.evictions.is_empty() {
+        let planned = plan.evictions.iter().filter_map(|e| e.workload.clone());
+        store
+            .save(
+                kube,
+                cooldowns.clone(),
+                planned,
+                now,
+                config.policy.cooldown,
+            )
+            .await
+            .map_err(|e| {
+                let config_map = format!("configmaps/{}", store.name);
+                RunError::State(kube_error::describe(&e, server, "patch", &config_map))
+            })?;
+    }
     let options = ExecuteOptions {
         dry_run,
         grace_period_seconds: config.eviction.grace_period_seconds,
@@ -112,12 +130,13 @@ pub async fn run_once(inputs: &Inputs<'_>, dry_run: bool) -> Result<RunReport, R
             .iter()
             .filter(|a| a.outcome == Outcome::Evicted)
             .filter_map(|a| evicted.get(&a.pod).and_then(|e| e.workload.clone()));
+        // Now only what really moved: a refused eviction's workload is free again.
         if let Err(e) = store
             .save(kube, cooldowns, moved, now, config.policy.cooldown)
             .await
         {
             warnings.push(format!(
-                "could not record cooldowns in ConfigMap {}/{} ({e}): the next run may move the same workloads",
+                "could not narrow the cooldowns in ConfigMap {}/{} to the evictions that happened ({e}): every planned workload stays on cooldown",
                 store.namespace, store.name
             ));
         }

@@ -64,18 +64,43 @@ pub struct RecordedRequest {
 type AfterGet = (ObjectKey, Box<dyn FnOnce(&mut Store) + Send>);
 
 /// State shared by the handlers and the test-side API.
+/// Requests of `verb` on `plural` RBAC refuses once `allowed` more have gone through.
+pub(crate) struct Denial {
+    pub verb: String,
+    pub plural: String,
+    pub allowed: usize,
+}
+
 pub(crate) struct Shared {
     store: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     after_get: Mutex<Vec<AfterGet>>,
-    /// `(verb, plural)` pairs RBAC refuses, as [`FakeApiServer::deny`] set them.
-    denied: Mutex<Vec<(String, String)>>,
+    /// RBAC refusals, as [`FakeApiServer::deny_after`] set them.
+    denied: Mutex<Vec<Denial>>,
+    /// Evictions still answered before the server goes down ([`FakeApiServer::go_down_after_evictions`]).
+    evictions_until_down: Mutex<Option<usize>>,
+    down: std::sync::atomic::AtomicBool,
     /// Flips to `true` (or closes) when the server stops; open watches end on it.
     shutdown: tokio::sync::watch::Receiver<bool>,
     addr: SocketAddr,
 }
 
 impl Shared {
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts an answered eviction towards [`FakeApiServer::go_down_after_evictions`].
+    fn evicted(&self) {
+        let mut left = self.evictions_until_down.lock();
+        if let Some(n) = left.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
     fn record(&self, method: &Method, uri: &Uri) {
         tracing::debug!(%method, %uri, "fake apiserver request");
         self.requests.lock().push(RecordedRequest {
@@ -181,6 +206,8 @@ impl FakeApiServer {
             requests: Mutex::new(Vec::new()),
             after_get: Mutex::new(Vec::new()),
             denied: Mutex::new(Vec::new()),
+            evictions_until_down: Mutex::new(None),
+            down: std::sync::atomic::AtomicBool::new(false),
             shutdown: stopped.clone(),
             addr,
         });
@@ -412,13 +439,35 @@ preferences: {{}}
     }
 
     /// Every request received so far, in order.
-    /// From now on, answers `verb` (`list`, `get`, `watch`, `create`, ...) on `plural`
+    /// From now on, answers `verb` (`list`, `get`, `watch`, `create`, `patch`, ...) on `plural`
     /// (e.g. `poddisruptionbudgets`) with RBAC's 403, as for a service account without that rule.
     pub fn deny(&self, verb: &str, plural: &str) {
+        self.deny_after(verb, plural, 0);
+    }
+
+    /// Like [`Self::deny`] once `allowed` more such requests have gone through: a way to make
+    /// a client fail at a chosen point of its work, as if it had crashed there.
+    pub fn deny_after(&self, verb: &str, plural: &str, allowed: usize) {
+        self.shared.denied.lock().push(Denial {
+            verb: verb.to_string(),
+            plural: plural.to_string(),
+            allowed,
+        });
+    }
+
+    /// Once `evictions` more evictions are answered, every request gets a 503 until
+    /// [`Self::recover`]: what the rest of a client's work meets when the client is killed
+    /// right after those evictions.
+    pub fn go_down_after_evictions(&self, evictions: usize) {
+        *self.shared.evictions_until_down.lock() = Some(evictions);
+    }
+
+    /// Serves again after [`Self::go_down_after_evictions`].
+    pub fn recover(&self) {
+        *self.shared.evictions_until_down.lock() = None;
         self.shared
-            .denied
-            .lock()
-            .push((verb.to_string(), plural.to_string()));
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {

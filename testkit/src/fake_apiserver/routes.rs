@@ -94,6 +94,9 @@ struct Call {
 async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     shared.record(&parts.method, &parts.uri);
+    if shared.is_down() {
+        return ApiError::unavailable("the test took the API server down").into_response();
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(err) => {
@@ -247,16 +250,22 @@ impl Call {
                     _ => Err(ApiError::method_not_allowed()),
                 }
             }
-            Target::Object(key) => match *method {
-                Method::GET => {
-                    self.authorize("get", key.res, Some(&key.namespace), &key.name)?;
-                    self.get(&key)
+            Target::Object(key) => {
+                let verb = match *method {
+                    Method::GET => "get",
+                    Method::PUT => "update",
+                    Method::PATCH => "patch",
+                    _ => "delete",
+                };
+                self.authorize(verb, key.res, Some(&key.namespace), &key.name)?;
+                match *method {
+                    Method::GET => self.get(&key),
+                    Method::PUT => self.replace(&key, false),
+                    Method::PATCH => self.patch(&key, false),
+                    Method::DELETE => self.delete(&key),
+                    _ => Err(ApiError::method_not_allowed()),
                 }
-                Method::PUT => self.replace(&key, false),
-                Method::PATCH => self.patch(&key, false),
-                Method::DELETE => self.delete(&key),
-                _ => Err(ApiError::method_not_allowed()),
-            },
+            }
             Target::Subresource(key, sub) => self.subresource(&key, &sub),
         }
     }
@@ -269,11 +278,18 @@ impl Call {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), ApiError> {
-        let denied = self.shared.denied.lock();
-        if denied.iter().any(|(v, p)| v == verb && p == res.plural) {
-            return Err(ApiError::forbidden_by_rbac(res, verb, namespace, name));
+        let mut denied = self.shared.denied.lock();
+        let Some(denial) = denied
+            .iter_mut()
+            .find(|d| d.verb == verb && d.plural == res.plural)
+        else {
+            return Ok(());
+        };
+        if denial.allowed > 0 {
+            denial.allowed -= 1;
+            return Ok(());
         }
-        Ok(())
+        Err(ApiError::forbidden_by_rbac(res, verb, namespace, name))
     }
 
     fn subresource(&self, key: &ObjectKey, sub: &str) -> Result<Response, ApiError> {
@@ -286,7 +302,16 @@ impl Call {
             ("status", _) if has_status => Err(ApiError::method_not_allowed()),
             ("binding", &Method::POST) if is_pod => self.binding(key),
             ("binding", _) if is_pod => Err(ApiError::method_not_allowed()),
-            ("eviction", &Method::POST) if is_pod => self.eviction(key),
+            ("eviction", &Method::POST) if is_pod => {
+                let answer = self.eviction(key);
+                if answer
+                    .as_ref()
+                    .is_ok_and(|r| r.status() == StatusCode::CREATED)
+                {
+                    self.shared.evicted();
+                }
+                answer
+            }
             ("eviction", _) if is_pod => Err(ApiError::method_not_allowed()),
             _ => Err(ApiError::path_not_found()),
         }

@@ -276,6 +276,11 @@ impl ApiError {
     }
 
     /// An error the real server did not wrap in a typed Status: code 500, no reason.
+    /// `errors.NewServiceUnavailable`.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "", message)
     }
