@@ -65,6 +65,21 @@ mod tests {
         assert!(format!("{err:#}").contains("treshholds"), "{err:#}");
     }
 
+    /// Mutated configs (the defaults as `tidal config` prints them) are refused or accepted,
+    /// never a panic, and what is accepted prints back.
+    #[test]
+    fn mutated_config_files_never_panic() {
+        let seed = serde_yaml::to_string(&Config::default()).expect("defaults print");
+        let mut mutator = tidal_testkit::fuzz::Mutator::new(11);
+        for _ in 0..2_000 {
+            let text = String::from_utf8_lossy(&mutator.text(&seed)).into_owned();
+            let outcome = std::panic::catch_unwind(|| {
+                Config::parse(&text).map(|c| serde_yaml::to_string(&c).map(|_| c.cost.validate()))
+            });
+            assert!(outcome.is_ok(), "panicked on:\n{text}");
+        }
+    }
+
     #[test]
     fn the_shipped_config_parses() {
         let text = include_str!("../deploy/base/extender/config.yaml");

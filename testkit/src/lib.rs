@@ -6,6 +6,7 @@
 pub mod chromium;
 pub mod fake_apiserver;
 pub mod fake_prometheus;
+pub mod fuzz;
 pub mod metrics;
 pub mod objects;
 pub mod prometheus;
