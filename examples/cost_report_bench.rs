@@ -388,7 +388,8 @@ async fn served(http: &reqwest::Client, url: &str, server: &Server) -> anyhow::R
             ),
         },
         Server::VictoriaMetrics(_) => {
-            // `vm_http_requests_total{path="..."}`; query durations are summaries per path.
+            // `vm_http_requests_total{path="..."}`; durations are the summary
+            // `vm_request_duration_seconds{path="..."}`.
             let path = |metric: &str, p: &str| {
                 text.lines()
                     .filter(|l| l.starts_with(metric) && l.contains(&format!("path=\"{p}\"")))
@@ -398,8 +399,8 @@ async fn served(http: &reqwest::Client, url: &str, server: &Server) -> anyhow::R
             Served {
                 range: path("vm_http_requests_total{", range) as u64,
                 instant: path("vm_http_requests_total{", instant) as u64,
-                seconds: path("vm_http_request_duration_seconds_sum{", range)
-                    + path("vm_http_request_duration_seconds_sum{", instant),
+                seconds: path("vm_request_duration_seconds_sum{", range)
+                    + path("vm_request_duration_seconds_sum{", instant),
             }
         }
     })

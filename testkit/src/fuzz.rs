@@ -32,8 +32,8 @@ const ABSURD: [&str; 16] = [
 const NEST: &str = "__tidal_fuzz_nest__";
 /// Deepest nesting one mutation builds (serde_json stops at 128 by itself).
 const MAX_DEPTH: usize = 5_000;
-/// Most copies one mutation makes of an array element.
-const MAX_COPIES: usize = 5_000;
+/// Most copies one mutation makes of an array element (a Node is ~3 KB: ~6 MB).
+const MAX_COPIES: usize = 2_000;
 
 pub struct Mutator {
     rng: StdRng,
@@ -127,10 +127,10 @@ impl Mutator {
                     Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
                     other => other.clone(),
                 };
-                let copies = if self.rng.random_range(0..100) == 0 {
+                let copies = if self.rng.random_range(0..200) == 0 {
                     MAX_COPIES
                 } else {
-                    self.rng.random_range(2..200)
+                    self.rng.random_range(2..50)
                 };
                 *target = Value::Array(vec![first; copies]);
             }
