@@ -307,21 +307,25 @@ fn charts_have_one_panel_per_target() {
 fn target_per_replica_yields_a_plan() {
     let dir = tempfile::tempdir().expect("temp dir");
     let web = daily_csv(dir.path(), "web.csv", 3, 2.0, 5);
-    let out = tidal(&[
-        "predict",
-        "--csv",
-        path_str(&web),
-        "--target-per-replica",
-        "0.5",
-        "--min-replicas",
-        "3",
-        "--max-replicas",
-        "5",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let doc = json_of(&out);
+    // Half a core per replica, 3 to 5 replicas.
+    let plan_for = |output: &[&str]| {
+        let mut args = vec![
+            "predict",
+            "--csv",
+            path_str(&web),
+            "--target-per-replica",
+            "0.5",
+            "--min-replicas",
+            "3",
+            "--max-replicas",
+            "5",
+        ];
+        args.extend(output);
+        let out = tidal(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
+    };
+    let doc = json_of(&plan_for(&["--format", "json"]));
     let plan = &target(&doc, "web")["plan"];
     assert_eq!(plan["unit"], "replicas");
     let slots = plan["slots"].as_array().expect("slots");
@@ -344,20 +348,7 @@ fn target_per_replica_yields_a_plan() {
 
     // The chart draws the capacity the plan holds as green steps, each with its count.
     let chart = dir.path().join("plan.html");
-    let out = tidal(&[
-        "predict",
-        "--csv",
-        path_str(&web),
-        "--target-per-replica",
-        "0.5",
-        "--min-replicas",
-        "3",
-        "--max-replicas",
-        "5",
-        "--chart",
-        path_str(&chart),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    plan_for(&["--chart", path_str(&chart)]);
     let html = std::fs::read_to_string(&chart).expect("chart written");
     assert!(html.contains("stroke=\"#2ca02c\""), "no plan line");
     assert!(

@@ -40,6 +40,15 @@ fn add_pod(api: &FakeApiServer, name: &str, app: &str, node: &str) -> anyhow::Re
     Ok(())
 }
 
+fn assert_no_eviction_sent(api: &FakeApiServer) {
+    let evictions: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .collect();
+    assert!(evictions.is_empty(), "{evictions:?}");
+}
+
 /// What a run needs, as `tidal deschedule` builds it: a client that gives 429s back,
 /// and the extender's scorer failing closed.
 struct Setup {
@@ -233,11 +242,7 @@ async fn relieves_the_hot_node_within_budgets_and_cooldowns() -> anyhow::Result<
         "{}",
         tidal_descheduler::report::table(&second)
     );
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.path.ends_with("/eviction"))
-    );
+    assert_no_eviction_sent(&api);
     Ok(())
 }
 
@@ -260,11 +265,7 @@ async fn without_prometheus_nothing_moves_and_the_report_says_why() -> anyhow::R
         "{:?}",
         report.warnings
     );
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.path.ends_with("/eviction"))
-    );
+    assert_no_eviction_sent(&api);
     Ok(())
 }
 
@@ -334,11 +335,7 @@ async fn a_run_killed_after_evicting_leaves_its_workloads_on_cooldown() -> anyho
     let table = tidal_descheduler::report::table(&second);
     assert!(second.plan.evictions.is_empty(), "{table}");
     assert!(table.contains("cooling down"), "{table}");
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.path.ends_with("/eviction"))
-    );
+    assert_no_eviction_sent(&api);
     Ok(())
 }
 
@@ -363,10 +360,6 @@ async fn no_eviction_without_a_recorded_intent() -> anyhow::Result<()> {
         "{refused}"
     );
     assert_eq!(api.list::<Pod>()?.len(), 4);
-    assert!(
-        api.requests()
-            .iter()
-            .all(|r| !r.path.ends_with("/eviction"))
-    );
+    assert_no_eviction_sent(&api);
     Ok(())
 }
