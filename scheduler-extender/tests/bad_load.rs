@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tidal_core::load::{Figure, LoadConfig};
-use tidal_testkit::fake_prometheus::{self, FakePrometheus, FakeSample};
+use tidal_testkit::fake_prometheus::{self, FakePrometheus, FakeSample, Fault};
 use tidal_testkit::objects;
 
 const GB: f64 = 1e9;
@@ -204,5 +204,47 @@ async fn an_absurd_figure_costs_only_its_own_node_its_load() -> anyhow::Result<(
     assert!(invalid.contains(&("node-b", "cpu_average")), "{debug}");
     assert!(invalid.contains(&("node-c", "cpu_peak")), "{debug}");
     assert_eq!(debug["load"]["health"], "fresh");
+    ext.shutdown().await
+}
+
+/// A backend that answers slowly, with 5xx, garbage, the wrong result type or a connection
+/// cut mid-body: each is a failed refresh that readiness and the error counter show within a
+/// refresh or two, the last good load keeps deciding, and the next good answer recovers
+/// without a restart.
+#[tokio::test]
+async fn backend_faults_are_failed_refreshes_and_recover() -> anyhow::Result<()> {
+    let prometheus = FakePrometheus::start().await?;
+    healthy(&prometheus, &[("node-a", 0.4), ("node-b", 2.4)]);
+    // A long max_age: the last good load stays fresh through each fault.
+    let ext = extender(&prometheus, Duration::from_secs(120)).await?;
+    let ready = || async { Ok(ext.get("/readyz").await? == (200, "ready\n".to_string())) };
+    common::wait_until("the first refresh", Duration::from_secs(20), ready).await?;
+    let nodes = ["node-a", "node-b"];
+    let good = prioritize(&ext, &nodes).await?;
+    assert!(good[0] > good[1], "{good:?}");
+    let faults = [
+        // The extender's client gives up after 2 s.
+        Fault::Slow(Duration::from_secs(3)),
+        Fault::Status(503),
+        Fault::Status(500),
+        Fault::Garbage,
+        Fault::WrongType,
+        Fault::ResetMidBody,
+    ];
+    let errors = "tidal_extender_load_refresh_errors_total";
+    for fault in faults {
+        let before = metric(&ext, errors).await?;
+        prometheus.set_fault(Some(fault));
+        wait_for_refresh_errors(&ext, before + 1.0).await?;
+        let (status, text) = ext.get("/readyz").await?;
+        assert_eq!(status, 200, "{fault:?}");
+        assert!(
+            text.contains("the last refresh failed"),
+            "{fault:?}: {text}"
+        );
+        assert_eq!(prioritize(&ext, &nodes).await?, good, "{fault:?}");
+        prometheus.set_fault(None);
+        common::wait_until("recovery", Duration::from_secs(20), ready).await?;
+    }
     ext.shutdown().await
 }

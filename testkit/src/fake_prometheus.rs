@@ -18,7 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::body::Body;
 use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -55,7 +58,28 @@ impl FakeSample {
     }
 }
 
-type Answers = Arc<Mutex<HashMap<String, Vec<FakeSample>>>>;
+/// A way the fake answers badly, whatever the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// Answers correctly after this long (set it past the client's timeout).
+    Slow(std::time::Duration),
+    /// This HTTP status with Prometheus's error envelope.
+    Status(u16),
+    /// A 200 whose body is not JSON.
+    Garbage,
+    /// A 200 with a matrix where a vector was asked for.
+    WrongType,
+    /// A 200 whose body stops half way and the connection with it.
+    ResetMidBody,
+}
+
+#[derive(Default)]
+struct Behaviour {
+    answers: HashMap<String, Vec<FakeSample>>,
+    fault: Option<Fault>,
+}
+
+type Answers = Arc<Mutex<Behaviour>>;
 
 /// Serves until dropped. Queries with no answer set get an empty vector.
 pub struct FakePrometheus {
@@ -99,7 +123,13 @@ impl FakePrometheus {
     pub fn set(&self, figure: Figure, samples: Vec<FakeSample>) {
         self.answers
             .lock()
+            .answers
             .insert(figure.as_str().to_string(), samples);
+    }
+
+    /// Answers every query with `fault` from now on; `None` answers normally again.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        self.answers.lock().fault = fault;
     }
 
     /// Answers every figure's query with `samples`.
@@ -121,7 +151,36 @@ impl Drop for FakePrometheus {
 async fn query(
     State(answers): State<Answers>,
     Form(form): Form<BTreeMap<String, String>>,
-) -> axum::Json<Value> {
+) -> Response {
+    let fault = answers.lock().fault;
+    match fault {
+        None => {}
+        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body =
+                json!({"status": "error", "errorType": "internal", "error": "injected fault"});
+            return (status, axum::Json(body)).into_response();
+        }
+        Some(Fault::Garbage) => return "<html>502 Bad Gateway</html>".into_response(),
+        Some(Fault::WrongType) => {
+            let body = json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"instance": "node-a"}, "values": [[1, "1"]]}]}});
+            return axum::Json(body).into_response();
+        }
+        Some(Fault::ResetMidBody) => {
+            let parts: Vec<Result<&'static str, std::io::Error>> = vec![
+                Ok(r#"{"status":"success","data":{"resultType":"vector","result":[{"metric""#),
+                Err(std::io::Error::other("injected reset")),
+            ];
+            return Response::new(Body::from_stream(futures::stream::iter(parts)));
+        }
+    }
+    answer(&answers, &form).into_response()
+}
+
+/// The samples set for the query in `form`, as Prometheus encodes a vector.
+fn answer(answers: &Answers, form: &BTreeMap<String, String>) -> axum::Json<Value> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -131,7 +190,7 @@ async fn query(
         .unwrap_or(now);
     let samples = form
         .get("query")
-        .and_then(|q| answers.lock().get(q).cloned())
+        .and_then(|q| answers.lock().answers.get(q).cloned())
         .unwrap_or_default();
     let result: Vec<Value> = samples
         .iter()
