@@ -41,6 +41,26 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D:
     }
 }
 
+/// The same for a whole number of bytes held as a `usize` (a buffer limit, say).
+pub mod usize {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &usize, serializer: S) -> Result<S::Ok, S::Error> {
+        super::serialize(&(*bytes as f64), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+        let bytes = super::deserialize(deserializer)?;
+        if bytes.fract() == 0.0 && (0.0..=usize::MAX as f64).contains(&bytes) {
+            Ok(bytes as usize)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{bytes} is not a whole number of bytes; write one like 64Mi"
+            )))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

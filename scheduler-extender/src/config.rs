@@ -32,6 +32,7 @@ pub struct ExtenderConfig {
     pub weights: Weights,
     pub estimation: EstimationConfig,
     /// Largest request body accepted. Full-`Nodes` requests run to a few KiB a node.
+    #[serde(with = "tidal_core::bytes_text::usize")]
     pub max_body_bytes: usize,
     /// Serve `GET /debug/nodes` (per-node load, estimates, the last call's verdicts). Off by
     /// default: it shows pod uids and node addresses to anyone who can reach the port.
