@@ -363,3 +363,27 @@ async fn no_eviction_without_a_recorded_intent() -> anyhow::Result<()> {
     assert_no_eviction_sent(&api);
     Ok(())
 }
+
+/// Prometheus answers the node load but not the pods' usage (it died in between, or the query
+/// is refused): no pod of unknown usage is moved, and the report says why.
+#[tokio::test]
+async fn no_eviction_on_partial_figures() -> anyhow::Result<()> {
+    let Some((prometheus, api)) = hot_node_a().await? else {
+        return Ok(());
+    };
+    let mut setup = Setup::new(&api, prometheus.url())?;
+    setup.config.pod_usage.queries.cpu = "sum by (namespace, pod) (".to_string();
+    let report = run_once(&setup.inputs(), false).await?;
+    let table = tidal_descheduler::report::table(&report);
+    assert!(report.plan.evictions.is_empty(), "{table}");
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("pod usage unavailable")),
+        "{:?}",
+        report.warnings
+    );
+    assert_no_eviction_sent(&api);
+    Ok(())
+}
