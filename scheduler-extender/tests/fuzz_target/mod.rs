@@ -112,7 +112,7 @@ impl Target {
             Ok(Ok(answer)) => {
                 tally.answered += 1;
                 if let Err(why) = well_formed(verb, &answer)
-                    && !(echoes_deep_nesting(body, &why))
+                    && !(echoes_the_request(body, &why))
                     && tally.malformed.len() < 10
                 {
                     tally.malformed.push(format!(
@@ -126,11 +126,16 @@ impl Target {
 }
 
 /// Full `Nodes` answers carry the passing Node objects exactly as kube-scheduler sent them:
-/// nesting deeper than serde_json's limit (128; Go's decoder allows 10,000) comes back as it
-/// came, and is no fault of the answer.
-fn echoes_deep_nesting(request: &[u8], why: &str) -> bool {
-    let too_deep = |e: serde_json::Error| e.to_string().contains("recursion limit");
-    why.contains("recursion limit") && serde_json::from_slice::<Value>(request).is_err_and(too_deep)
+/// what serde_json refuses in them (nesting deeper than its limit of 128, where Go's decoder
+/// allows 10,000; numbers beyond `f64`) comes back as it came, and is no fault of the answer.
+fn echoes_the_request(request: &[u8], why: &str) -> bool {
+    ["recursion limit", "number out of range"]
+        .into_iter()
+        .any(|kind| {
+            why.contains(kind)
+                && serde_json::from_slice::<Value>(request)
+                    .is_err_and(|e| e.to_string().contains(kind))
+        })
 }
 
 /// The answer is what kube-scheduler decodes: `ExtenderFilterResult` for filter, a list of
