@@ -53,7 +53,11 @@ pub struct ListError {
     pub source: kube::Error,
 }
 
-/// Lists everything a plan needs, cluster-wide, one list call per kind.
+/// Objects per list call: a page of pods is a few megabytes of JSON, so memory while listing
+/// stays bounded by what is kept of each object, whatever the cluster's size.
+const PAGE: u32 = 500;
+
+/// Lists everything a plan needs, cluster-wide, one paged list per kind.
 pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListError> {
     // Only running pods on a node can be evicted or count on a destination.
     let running = ListParams::default().fields("status.phase=Running");
@@ -78,16 +82,25 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListErro
     })
 }
 
+/// Every page of one list; the pages after the first are read at the first one's
+/// resourceVersion, so together they are one consistent list.
 async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, ListError>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match Api::<K>::all(client.clone()).list(params).await {
-        Ok(list) => Ok(list.items),
-        Err(source) => Err(ListError {
+    let api = Api::<K>::all(client.clone());
+    let mut params = params.clone().limit(PAGE);
+    let mut items = Vec::new();
+    loop {
+        let page = api.list(&params).await.map_err(|source| ListError {
             resource: K::plural(&()).into_owned(),
             source,
-        }),
+        })?;
+        items.extend(page.items);
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(items),
+        }
     }
 }
 
