@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 use tidal_core::load::{NodeLoad, Usage};
 use tidal_core::resources::Resources;
@@ -16,6 +15,7 @@ use tidal_descheduler::model::{
 };
 use tidal_descheduler::plan::plan;
 use tidal_descheduler::policy::Policy;
+use tidal_descheduler::slim::{SlimNode, SlimPod};
 
 const PODS_PER_NODE: usize = 30;
 const REPLICAS: usize = 6;
@@ -73,7 +73,7 @@ fn busy(i: usize) -> f64 {
 
 fn node(i: usize, now: SystemTime) -> NodeState {
     let name = format!("node-{i:05}");
-    let node: Node = serde_json::from_value(json!({
+    let node: SlimNode = serde_json::from_value(json!({
         "metadata": {"name": name},
         "status": {"allocatable": {"cpu": "16", "memory": "64Gi"}, "conditions": [{"type": "Ready", "status": "True"}]},
     }))
@@ -112,7 +112,7 @@ fn pod(i: usize, on: usize, workload: WorkloadRef, now: SystemTime) -> PodState 
         namespace: workload.namespace.clone(),
         name: format!("{}-{i}", workload.name),
     };
-    let pod: Pod = serde_json::from_value(json!({
+    let pod: SlimPod = serde_json::from_value(json!({
         "metadata": {"name": key.name, "namespace": key.namespace, "labels": {"app": workload.name}},
         "spec": {"nodeName": format!("node-{on:05}"), "containers": [{"name": "c", "image": "x",
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]},

@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{NodeCondition, NodeSelector, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use tidal_core::fit::{FitNode, FitPod};
 use tidal_core::load::NodeLoad;
 use tidal_core::resources::Resources;
 use tidal_core::usage::{PodUsage, SustainedLoad};
+
+use crate::slim::{SlimNode, SlimPod};
 
 /// Everything one run knows, taken at `now`.
 #[derive(Debug, Clone)]
@@ -23,8 +26,8 @@ pub struct ClusterSnapshot {
 
 #[derive(Debug, Clone)]
 pub struct NodeState {
-    /// The Node as the API server has it: name, labels, taints, `unschedulable`, allocatable.
-    pub node: Node,
+    /// What was listed of the Node: name, labels, taints, `unschedulable`, readiness.
+    pub node: SlimNode,
     pub name: String,
     pub allocatable: Resources,
     /// Sustained load (the minimum over a window of the 5-minute average): what decides
@@ -40,8 +43,8 @@ pub struct NodeState {
 
 #[derive(Debug, Clone)]
 pub struct PodState {
-    /// The Pod as the API server has it: labels, annotations, tolerations, affinity, requests.
-    pub pod: Pod,
+    /// What was listed of the Pod: labels, annotations, tolerations, affinity, volumes.
+    pub pod: SlimPod,
     pub key: PodKey,
     pub uid: String,
     /// The node the pod runs on.
@@ -54,6 +57,60 @@ pub struct PodState {
     /// Real usage from cAdvisor; `None` when unknown, which is never taken to mean 0.
     pub usage: Option<PodUsage>,
     pub created_at: SystemTime,
+}
+
+impl FitNode for NodeState {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.node.metadata.labels.as_ref().unwrap_or(&NONE)
+    }
+
+    fn unschedulable(&self) -> bool {
+        self.node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+    }
+
+    fn taints(&self) -> &[Taint] {
+        let taints = self.node.spec.as_ref().and_then(|s| s.taints.as_deref());
+        taints.unwrap_or_default()
+    }
+
+    fn conditions(&self) -> &[NodeCondition] {
+        let status = self.node.status.as_ref();
+        let conditions = status.and_then(|s| s.conditions.as_deref());
+        conditions.unwrap_or_default()
+    }
+
+    fn allocatable(&self) -> Resources {
+        self.allocatable
+    }
+}
+
+impl FitPod for PodState {
+    fn tolerations(&self) -> &[Toleration] {
+        let spec = self.pod.spec.as_ref();
+        let tolerations = spec.and_then(|s| s.tolerations.as_deref());
+        tolerations.unwrap_or_default()
+    }
+
+    fn node_selector(&self) -> Option<&BTreeMap<String, String>> {
+        self.pod.spec.as_ref()?.node_selector.as_ref()
+    }
+
+    fn required_node_affinity(&self) -> Option<&NodeSelector> {
+        let affinity = self.pod.spec.as_ref()?.affinity.as_ref()?;
+        let node_affinity = affinity.node_affinity.as_ref()?;
+        node_affinity
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }
+
+    fn requests(&self) -> Resources {
+        self.requests
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

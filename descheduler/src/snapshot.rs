@@ -8,25 +8,25 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::ListParams;
 use kube::{Api, Resource};
 use tidal_core::load::LoadSnapshot;
 use tidal_core::node_identity::NodeInfo;
-use tidal_core::resources::{Resources, node_allocatable, pod_requests};
+use tidal_core::resources::{PodResourceFields, Resources, pod_requests};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 
 use crate::model::{
     Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
 };
+use crate::slim::{SlimNode, SlimPod};
 
 /// The Kubernetes objects one run reads.
 #[derive(Debug, Clone, Default)]
 pub struct KubeObjects {
-    pub nodes: Vec<Node>,
-    pub pods: Vec<Pod>,
+    pub nodes: Vec<SlimNode>,
+    pub pods: Vec<SlimPod>,
     pub replica_sets: Vec<ReplicaSet>,
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
@@ -104,17 +104,30 @@ where
     }
 }
 
-/// Joins objects and figures into a snapshot taken at `now`.
-pub fn assemble(objects: &KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
-    let owners = OwnerIndex::new(objects);
-    let nodes = objects
-        .nodes
-        .iter()
+/// Joins objects and figures into a snapshot taken at `now`. The snapshot takes the nodes and
+/// pods over rather than copying them: they are most of a run's memory.
+pub fn assemble(objects: KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
+    let KubeObjects {
+        nodes,
+        pods,
+        replica_sets,
+        deployments,
+        stateful_sets,
+        jobs,
+        budgets,
+    } = objects;
+    let owners = OwnerIndex {
+        replica_sets: index(&replica_sets),
+        deployments: index(&deployments),
+        stateful_sets: index(&stateful_sets),
+        jobs: index(&jobs),
+    };
+    let nodes = nodes
+        .into_iter()
         .filter_map(|node| node_state(node, figures))
         .collect();
-    let pods: Vec<PodState> = objects
-        .pods
-        .iter()
+    let pods: Vec<PodState> = pods
+        .into_iter()
         .filter_map(|pod| pod_state(pod, &owners, figures))
         .collect();
     let mut workloads = BTreeMap::new();
@@ -129,28 +142,36 @@ pub fn assemble(objects: &KubeObjects, figures: &Figures, now: SystemTime) -> Cl
         now,
         nodes,
         pods,
-        budgets: objects.budgets.iter().filter_map(budget).collect(),
+        budgets: budgets.iter().filter_map(budget).collect(),
         workloads,
     }
 }
 
-fn node_state(node: &Node, figures: &Figures) -> Option<NodeState> {
-    let info = NodeInfo::from_node(node)?;
+fn node_state(node: SlimNode, figures: &Figures) -> Option<NodeState> {
+    let status = node.status.as_ref();
+    let info = NodeInfo::from_status(
+        node.metadata.name.clone()?,
+        status
+            .and_then(|s| s.addresses.as_deref())
+            .unwrap_or_default(),
+        status.and_then(|s| s.allocatable.as_ref()),
+        status.and_then(|s| s.capacity.as_ref()),
+    );
     let sustained = std::iter::once(&info.name)
         .chain(&info.addresses)
         .find_map(|identity| figures.sustained.get(identity))
         .cloned();
     Some(NodeState {
-        node: node.clone(),
-        name: info.name.clone(),
-        allocatable: node_allocatable(node),
+        allocatable: info.allocatable.unwrap_or_default(),
         sustained,
         recent: figures.recent.for_node(&info).cloned(),
         unlisted_requests: Resources::default(),
+        name: info.name,
+        node,
     })
 }
 
-fn pod_state(pod: &Pod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<PodState> {
+fn pod_state(pod: SlimPod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<PodState> {
     let meta = &pod.metadata;
     let node = pod.spec.as_ref()?.node_name.clone()?;
     let key = PodKey {
@@ -166,21 +187,21 @@ fn pod_state(pod: &Pod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<Po
             .pod_usage
             .get(&(key.namespace.clone(), key.name.clone()))
             .copied(),
-        owner: owners.owner_of(pod, &key.namespace),
+        owner: owners.owner_of(&pod, &key.namespace),
         priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
-        qos: qos(pod),
-        requests: pod_requests(pod),
+        qos: qos(&pod),
+        requests: pod_requests(&pod),
         // A pod without a start time counts as just started: the age guard keeps it.
         created_at: started.map_or(SystemTime::now(), |t| SystemTime::from(t.0)),
         uid: meta.uid.clone().unwrap_or_default(),
         node,
         key,
-        pod: pod.clone(),
+        pod,
     })
 }
 
 /// The QoS class the API server recorded; derived from the containers when absent.
-fn qos(pod: &Pod) -> Qos {
+fn qos(pod: &SlimPod) -> Qos {
     match pod.status.as_ref().and_then(|s| s.qos_class.as_deref()) {
         Some("Guaranteed") => Qos::Guaranteed,
         Some("BestEffort") => Qos::BestEffort,
@@ -189,12 +210,10 @@ fn qos(pod: &Pod) -> Qos {
     }
 }
 
-fn derived_qos(pod: &Pod) -> Qos {
-    let containers = pod.spec.iter().flat_map(|s| &s.containers);
+fn derived_qos(pod: &SlimPod) -> Qos {
     let mut any = false;
     let mut guaranteed = true;
-    for c in containers {
-        let resources = c.resources.as_ref();
+    for resources in pod.containers() {
         let requests = resources.and_then(|r| r.requests.as_ref());
         let limits = resources.and_then(|r| r.limits.as_ref());
         any |= requests.is_some_and(|r| !r.is_empty()) || limits.is_some_and(|l| !l.is_empty());
@@ -246,17 +265,8 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-impl<'a> OwnerIndex<'a> {
-    fn new(objects: &'a KubeObjects) -> Self {
-        Self {
-            replica_sets: index(&objects.replica_sets),
-            deployments: index(&objects.deployments),
-            stateful_sets: index(&objects.stateful_sets),
-            jobs: index(&objects.jobs),
-        }
-    }
-
-    fn owner_of(&self, pod: &Pod, namespace: &str) -> Owner {
+impl OwnerIndex<'_> {
+    fn owner_of(&self, pod: &SlimPod, namespace: &str) -> Owner {
         let meta = &pod.metadata;
         let mirror = meta
             .annotations

@@ -145,7 +145,7 @@ fn destinations_hold(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
             .ok_or_else(|| TestCaseError::fail("no dest"))?;
         let pod = pod(s, &e.pod);
         let already = requested.get(e.to.as_str()).copied().unwrap_or_default();
-        prop_assert!(pod_fits_node(&pod.pod, &dest.node, already).is_ok());
+        prop_assert!(pod_fits_node(pod, dest, already).is_ok());
         let incoming = Estimate {
             cpu_cores: e.usage.cpu_cores,
             memory_bytes: e.usage.memory_bytes,
@@ -178,7 +178,7 @@ fn fractions(n: &tidal_descheduler::model::NodeState, case: &Case) -> Option<Fra
         .unwrap_or_default()
         <= scorer().max_age;
     let c = Capacity::from_resources(n.allocatable);
-    (fresh && is_ready(&n.node)).then(|| Fractions {
+    (fresh && is_ready(n)).then(|| Fractions {
         cpu: s.cpu_cores / c.cpu_cores,
         memory: s.memory_bytes / c.memory_bytes,
     })

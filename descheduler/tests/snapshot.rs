@@ -87,7 +87,7 @@ async fn owners_replicas_budgets_and_figures_are_joined() -> anyhow::Result<()> 
         )]),
         ..Figures::default()
     };
-    let snapshot = assemble(&objects, &figures, now);
+    let snapshot = assemble(objects, &figures, now);
 
     let node_a = snapshot
         .nodes

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -18,6 +17,7 @@ use tidal_descheduler::model::{
 };
 use tidal_descheduler::plan::Plan;
 use tidal_descheduler::policy::{Fractions, Limits, Policy, ThresholdMode};
+use tidal_descheduler::slim::{SlimNode, SlimPod};
 
 pub const MI: i64 = 1 << 20;
 pub const GI: i64 = 1 << 30;
@@ -63,7 +63,7 @@ pub fn node_with(
     mem: f64,
     spec: Value,
 ) -> NodeState {
-    let node: Node = parse(json!({
+    let node: SlimNode = parse(json!({
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
         "spec": spec,
         "status": {
@@ -137,7 +137,7 @@ pub fn pod_with(
     if let (Some(target), Value::Object(extra)) = (spec_json.as_object_mut(), spec) {
         target.extend(extra);
     }
-    let pod: Pod = parse(json!({
+    let pod: SlimPod = parse(json!({
         "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
             "labels": {"app": app}, "annotations": annotations},
         "spec": spec_json,

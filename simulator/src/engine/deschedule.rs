@@ -223,7 +223,7 @@ fn snapshot(world: &World<'_, '_>, listed: &[bool]) -> (ClusterSnapshot, BTreeMa
         let spec = &trace.workloads[w];
         let name = pod_name(prepared, pod);
         let uid = pod.uid.to_string();
-        let mut object = prepared.templates[w].clone();
+        let mut object = prepared.slim_templates[w].clone();
         object.metadata.name = Some(name.clone());
         object.metadata.uid = Some(uid.clone());
         let owner = match spec.kind {
