@@ -11,7 +11,7 @@ use tidal_core::load::NodeLoad;
 use tidal_core::resources::Resources;
 use tidal_core::usage::{PodUsage, SustainedLoad};
 
-use crate::slim::{SlimNode, SlimPod};
+use crate::slim::SlimNode;
 
 /// Everything one run knows, taken at `now`.
 #[derive(Debug, Clone)]
@@ -43,8 +43,8 @@ pub struct NodeState {
 
 #[derive(Debug, Clone)]
 pub struct PodState {
-    /// What was listed of the Pod: labels, annotations, tolerations, affinity, volumes.
-    pub pod: SlimPod,
+    /// What the guards and the scheduler's filters read of the pod's own fields.
+    pub pod: KeptPod,
     pub key: PodKey,
     pub uid: String,
     /// The node the pod runs on.
@@ -57,6 +57,22 @@ pub struct PodState {
     /// Real usage from cAdvisor; `None` when unknown, which is never taken to mean 0.
     pub usage: Option<PodUsage>,
     pub created_at: SystemTime,
+}
+
+/// What a snapshot keeps of a pod's own fields, for the guards and the scheduler's filters;
+/// the rest of a listed pod is dropped while listing, being most of a run's memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptPod {
+    /// For PodDisruptionBudget selectors.
+    pub labels: BTreeMap<String, String>,
+    /// For the opt-out annotation.
+    pub annotations: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub node_selector: BTreeMap<String, String>,
+    /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`.
+    pub required_affinity: Option<NodeSelector>,
+    /// The first `emptyDir` or `hostPath` volume by name: data an eviction would lose.
+    pub local_volume: Option<String>,
 }
 
 impl FitNode for NodeState {
@@ -91,21 +107,15 @@ impl FitNode for NodeState {
 
 impl FitPod for PodState {
     fn tolerations(&self) -> &[Toleration] {
-        let spec = self.pod.spec.as_ref();
-        let tolerations = spec.and_then(|s| s.tolerations.as_deref());
-        tolerations.unwrap_or_default()
+        &self.pod.tolerations
     }
 
     fn node_selector(&self) -> Option<&BTreeMap<String, String>> {
-        self.pod.spec.as_ref()?.node_selector.as_ref()
+        Some(&self.pod.node_selector)
     }
 
     fn required_node_affinity(&self) -> Option<&NodeSelector> {
-        let affinity = self.pod.spec.as_ref()?.affinity.as_ref()?;
-        let node_affinity = affinity.node_affinity.as_ref()?;
-        node_affinity
-            .required_during_scheduling_ignored_during_execution
-            .as_ref()
+        self.pod.required_affinity.as_ref()
     }
 
     fn requests(&self) -> Resources {

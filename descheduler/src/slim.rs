@@ -1,7 +1,8 @@
 //! Slim copies of the objects the descheduler lists: only the fields the snapshot and the
 //! planner read. A Pod as the API server sends it decodes to tens of kilobytes as a full
 //! k8s-openapi object (managed fields, probes, environment, container statuses), gigabytes at
-//! 150,000 pods; lists decode straight into these instead, so the full objects never exist.
+//! 150,000 pods; lists decode straight into these instead, so the full objects never exist,
+//! and each page of pods is reduced further to a [`PodState`](crate::model::PodState).
 //!
 //! Fields keep their API names and shapes (`spec.nodeName`, `status.qosClass`, ...), so the
 //! JSON of a full object decodes into its slim copy, and what is not kept is skipped while
@@ -18,6 +19,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use tidal_core::resources::{PodResourceFields, ResourceList};
+
+use crate::model::KeptPod;
 
 /// An object of kind `K` with only `metadata` (as [`kept_metadata`] keeps it), `spec` as `S`
 /// and `status` as `T`. Lists as `K` does: same group, version and resource.
@@ -190,6 +193,28 @@ impl PodResourceFields for SlimPod {
     }
 }
 
+impl From<SlimPod> for KeptPod {
+    fn from(pod: SlimPod) -> Self {
+        let meta = pod.metadata;
+        let spec = pod.spec.unwrap_or_default();
+        let affinity = spec.affinity.and_then(|a| a.node_affinity);
+        let local_volume = spec
+            .volumes
+            .into_iter()
+            .flatten()
+            .filter_map(|v| (v.empty_dir.is_some() || v.host_path.is_some()).then_some(v.name));
+        Self {
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
+            tolerations: spec.tolerations.unwrap_or_default(),
+            node_selector: spec.node_selector.unwrap_or_default(),
+            required_affinity: affinity
+                .and_then(|a| a.required_during_scheduling_ignored_during_execution),
+            local_volume: local_volume.min(),
+        }
+    }
+}
+
 impl From<&Pod> for SlimPod {
     /// The slim copy of a pod built in memory (the simulator's), as a list would decode it.
     fn from(pod: &Pod) -> Self {
@@ -351,12 +376,19 @@ mod tests {
         );
         assert_eq!(slim.metadata.managed_fields, None);
         assert_eq!(slim.metadata.resource_version, None);
-        let volumes = slim.spec.iter().flat_map(|s| s.volumes.iter().flatten());
-        let local: Vec<&str> = volumes
-            .filter(|v| v.empty_dir.is_some() || v.host_path.is_some())
-            .map(|v| v.name.as_str())
-            .collect();
-        assert_eq!(local, ["scratch", "logs"]);
+        let kept = KeptPod::from(slim);
+        assert_eq!(
+            kept.local_volume.as_deref(),
+            Some("logs"),
+            "the first by name"
+        );
+        assert_eq!(kept.tolerations.len(), 1);
+        assert_eq!(
+            kept.node_selector.get("disk").map(String::as_str),
+            Some("ssd")
+        );
+        assert!(kept.required_affinity.is_some());
+        assert!(kept.annotations.contains_key("tidal.io/no-evict"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Building a [`ClusterSnapshot`]: the Kubernetes objects and Prometheus figures of one
-//! run, joined into the plain data the planner reads. Listing is I/O; joining
-//! ([`assemble`]) is pure, so owner resolution and identity mapping are tested
-//! without a cluster.
+//! run, joined into the plain data the planner reads. Listing is I/O (each page of pods is
+//! reduced as it arrives, by [`listed_pod`]); reducing and joining ([`assemble`]) are pure,
+//! so owner resolution and identity mapping are tested without a cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -26,7 +26,8 @@ use crate::slim::{SlimNode, SlimPod};
 #[derive(Debug, Clone, Default)]
 pub struct KubeObjects {
     pub nodes: Vec<SlimNode>,
-    pub pods: Vec<SlimPod>,
+    /// Running pods on a node, each reduced as its page arrives ([`listed_pod`]).
+    pub pods: Vec<PodState>,
     pub replica_sets: Vec<ReplicaSet>,
     pub deployments: Vec<Deployment>,
     pub stateful_sets: Vec<StatefulSet>,
@@ -63,13 +64,13 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListErro
     let running = ListParams::default().fields("status.phase=Running");
     let all = ListParams::default();
     let (nodes, pods, replica_sets, deployments, stateful_sets, jobs, budgets) = futures::try_join!(
-        list(client, &all),
-        list(client, &running),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
+        list(client, &all, Some),
+        list(client, &running, listed_pod),
+        list(client, &all, Some),
+        list(client, &all, Some),
+        list(client, &all, Some),
+        list(client, &all, Some),
+        list(client, &all, Some),
     )?;
     Ok(KubeObjects {
         nodes,
@@ -82,9 +83,14 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListErro
     })
 }
 
-/// Every page of one list; the pages after the first are read at the first one's
-/// resourceVersion, so together they are one consistent list.
-async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, ListError>
+/// Every page of one list, each object passed through `keep` as its page arrives; the pages
+/// after the first are read at the first one's resourceVersion, so together they are one
+/// consistent list.
+async fn list<K, T>(
+    client: &kube::Client,
+    params: &ListParams,
+    keep: fn(K) -> Option<T>,
+) -> Result<Vec<T>, ListError>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -96,7 +102,7 @@ where
             resource: K::plural(&()).into_owned(),
             source,
         })?;
-        items.extend(page.items);
+        items.extend(page.items.into_iter().filter_map(keep));
         match page.metadata.continue_.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(items),
@@ -104,12 +110,13 @@ where
     }
 }
 
-/// Joins objects and figures into a snapshot taken at `now`. The snapshot takes the nodes and
+/// Joins objects and figures into a snapshot taken at `now`: owners are followed from
+/// ReplicaSets to their Deployments and pods get their usage. The snapshot takes the nodes and
 /// pods over rather than copying them: they are most of a run's memory.
 pub fn assemble(objects: KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
     let KubeObjects {
         nodes,
-        pods,
+        mut pods,
         replica_sets,
         deployments,
         stateful_sets,
@@ -126,10 +133,11 @@ pub fn assemble(objects: KubeObjects, figures: &Figures, now: SystemTime) -> Clu
         .into_iter()
         .filter_map(|node| node_state(node, figures))
         .collect();
-    let pods: Vec<PodState> = pods
-        .into_iter()
-        .filter_map(|pod| pod_state(pod, &owners, figures))
-        .collect();
+    for pod in &mut pods {
+        owners.resolve(&mut pod.owner);
+        let key = (pod.key.namespace.clone(), pod.key.name.clone());
+        pod.usage = figures.pod_usage.get(&key).copied();
+    }
     let mut workloads = BTreeMap::new();
     for pod in &pods {
         if let Owner::Workload(workload) = &pod.owner
@@ -171,7 +179,10 @@ fn node_state(node: SlimNode, figures: &Figures) -> Option<NodeState> {
     })
 }
 
-fn pod_state(pod: SlimPod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<PodState> {
+/// What a run keeps of a listed pod; `None` for a pod on no node. Its owner is its
+/// controller, and its usage unknown: [`assemble`] follows a ReplicaSet to its Deployment
+/// and joins usage.
+pub fn listed_pod(pod: SlimPod) -> Option<PodState> {
     let meta = &pod.metadata;
     let node = pod.spec.as_ref()?.node_name.clone()?;
     let key = PodKey {
@@ -183,21 +194,38 @@ fn pod_state(pod: SlimPod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option
         .and_then(|s| s.start_time.as_ref())
         .or(meta.creation_timestamp.as_ref());
     Some(PodState {
-        usage: figures
-            .pod_usage
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .copied(),
-        owner: owners.owner_of(&pod, &key.namespace),
+        owner: controller_owner(meta, &key.namespace),
         priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
         qos: qos(&pod),
         requests: pod_requests(&pod),
+        usage: None,
         // A pod without a start time counts as just started: the age guard keeps it.
         created_at: started.map_or(SystemTime::now(), |t| SystemTime::from(t.0)),
         uid: meta.uid.clone().unwrap_or_default(),
         node,
         key,
-        pod,
+        pod: pod.into(),
     })
+}
+
+/// Who keeps the pod running, as far as its own controller reference tells.
+fn controller_owner(meta: &ObjectMeta, namespace: &str) -> Owner {
+    let mirror = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    let Some(owner) = controller(meta) else {
+        return if mirror { Owner::Mirror } else { Owner::Bare };
+    };
+    match owner.kind.as_str() {
+        "DaemonSet" => Owner::DaemonSet(owner.name.clone()),
+        "Node" => Owner::Mirror,
+        kind => Owner::Workload(WorkloadRef {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: owner.name.clone(),
+        }),
+    }
 }
 
 /// The QoS class the API server recorded; derived from the containers when absent.
@@ -266,36 +294,18 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
 }
 
 impl OwnerIndex<'_> {
-    fn owner_of(&self, pod: &SlimPod, namespace: &str) -> Owner {
-        let meta = &pod.metadata;
-        let mirror = meta
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-        let Some(owner) = controller(meta) else {
-            return if mirror { Owner::Mirror } else { Owner::Bare };
-        };
-        let workload = |kind: &str, name: &str| {
-            Owner::Workload(WorkloadRef {
-                kind: kind.to_string(),
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })
-        };
-        match owner.kind.as_str() {
-            "DaemonSet" => Owner::DaemonSet(owner.name.clone()),
-            "Node" => Owner::Mirror,
-            // A ReplicaSet made by a Deployment belongs to that Deployment.
-            "ReplicaSet" => match self
+    /// A ReplicaSet made by a Deployment belongs to that Deployment.
+    fn resolve(&self, owner: &mut Owner) {
+        if let Owner::Workload(workload) = owner
+            && workload.kind == "ReplicaSet"
+            && let Some(deployment) = self
                 .replica_sets
-                .get(&(namespace, owner.name.as_str()))
+                .get(&(workload.namespace.as_str(), workload.name.as_str()))
                 .and_then(|rs| controller(&rs.metadata))
                 .filter(|o| o.kind == "Deployment")
-            {
-                Some(deployment) => workload("Deployment", &deployment.name),
-                None => workload("ReplicaSet", &owner.name),
-            },
-            kind => workload(kind, &owner.name),
+        {
+            workload.name = deployment.name.clone();
+            workload.kind = deployment.kind.clone();
         }
     }
 

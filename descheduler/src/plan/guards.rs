@@ -197,8 +197,7 @@ pub(super) fn admit<'a>(
 }
 
 fn opted_out(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
-    let annotations = pod.pod.metadata.annotations.as_ref();
-    let value = annotations.and_then(|a| a.get(&policy.opt_out_annotation));
+    let value = pod.pod.annotations.get(&policy.opt_out_annotation);
     match value.map(String::as_str) {
         Some("true") => Err(SkipReason::OptedOut {
             annotation: policy.opt_out_annotation.clone(),
@@ -208,17 +207,11 @@ fn opted_out(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
 }
 
 fn local_storage(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
-    if policy.allow_local_storage {
-        return Ok(());
-    }
-    let volumes = pod.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
-    match volumes
-        .filter(|v| v.empty_dir.is_some() || v.host_path.is_some())
-        .map(|v| v.name.clone())
-        .min()
-    {
-        Some(volume) => Err(SkipReason::LocalStorage { volume }),
-        None => Ok(()),
+    match &pod.pod.local_volume {
+        Some(volume) if !policy.allow_local_storage => Err(SkipReason::LocalStorage {
+            volume: volume.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -252,8 +245,7 @@ fn only_budget<'a>(
     let namespace = pod.key.namespace.as_str();
     let start = budgets.partition_point(|b| b.namespace.as_str() < namespace);
     let len = budgets[start..].partition_point(|b| b.namespace == namespace);
-    let no_labels = BTreeMap::new();
-    let labels = pod.pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+    let labels = &pod.pod.labels;
     let matching: Vec<&Budget> = budgets[start..start + len]
         .iter()
         .filter(|b| b.selector.as_ref().is_some_and(|s| selects(s, labels)))

@@ -13,7 +13,8 @@ use tidal_core::resources::Resources;
 use tidal_core::scoring::{MissingMetrics, Scorer, Thresholds, Weights};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 use tidal_descheduler::model::{
-    Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
+    Budget, ClusterSnapshot, KeptPod, NodeState, Owner, PodKey, PodState, Qos, Replicas,
+    WorkloadRef,
 };
 use tidal_descheduler::plan::Plan;
 use tidal_descheduler::policy::{Fractions, Limits, Policy, ThresholdMode};
@@ -143,7 +144,7 @@ pub fn pod_with(
         "spec": spec_json,
     }));
     PodState {
-        pod,
+        pod: KeptPod::from(pod),
         key: PodKey {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -228,9 +229,6 @@ pub fn apply(snapshot: &ClusterSnapshot, plan: &Plan) -> ClusterSnapshot {
         }
         if let Some(pod) = next.pods.iter_mut().find(|p| p.key == eviction.pod) {
             pod.node = eviction.to.clone();
-            if let Some(spec) = &mut pod.pod.spec {
-                spec.node_name = Some(eviction.to.clone());
-            }
         }
     }
     next

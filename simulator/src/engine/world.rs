@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Node, Pod as K8sPod};
 use tidal_core::resources::Resources;
+use tidal_descheduler::model::KeptPod;
 use tidal_descheduler::slim::{SlimNode, SlimPod};
 
 use super::Options;
@@ -29,8 +30,8 @@ pub struct Prepared<'t> {
     /// The nodes as the descheduler lists them.
     pub nodes: Vec<SlimNode>,
     pub templates: Vec<K8sPod>,
-    /// The pod templates as the descheduler lists their pods.
-    pub slim_templates: Vec<SlimPod>,
+    /// What the descheduler keeps of each template's pods.
+    pub kept_templates: Vec<KeptPod>,
     pub eligibility: Eligibility,
     pub requests: Vec<PodRequests>,
     pub zones: Vec<Option<String>>,
@@ -76,7 +77,10 @@ impl<'t> Prepared<'t> {
                 .map(|n| n.labels.get("topology.kubernetes.io/zone").cloned())
                 .collect(),
             nodes: nodes.iter().map(SlimNode::from).collect(),
-            slim_templates: templates.iter().map(SlimPod::from).collect(),
+            kept_templates: templates
+                .iter()
+                .map(|t| KeptPod::from(SlimPod::from(t)))
+                .collect(),
             templates,
             eligibility,
             windows: Windows::for_step(trace.step),
