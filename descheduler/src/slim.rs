@@ -12,10 +12,15 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Node, NodeAddress, NodeCondition, NodeSelector, Pod, ResourceRequirements, Taint, Toleration,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, ObjectMeta, OwnerReference, Time,
+};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use tidal_core::resources::{PodResourceFields, ResourceList};
@@ -303,6 +308,64 @@ impl From<&Node> for SlimNode {
     }
 }
 
+/// What the owner index reads of a ReplicaSet, Deployment or StatefulSet: its owners (in
+/// `metadata`) and replica counts, not the pod template.
+pub type SlimReplicaSet = Slim<ReplicaSet, SlimReplicasSpec, SlimReplicasStatus>;
+pub type SlimDeployment = Slim<Deployment, SlimReplicasSpec, SlimReplicasStatus>;
+pub type SlimStatefulSet = Slim<StatefulSet, SlimReplicasSpec, SlimReplicasStatus>;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimReplicasSpec {
+    pub replicas: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimReplicasStatus {
+    pub ready_replicas: Option<i32>,
+}
+
+/// What the owner index reads of a Job: how many pods it runs at once, and how many are up.
+pub type SlimJob = Slim<Job, SlimJobSpec, SlimJobStatus>;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimJobSpec {
+    pub parallelism: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimJobStatus {
+    pub ready: Option<i32>,
+    pub active: Option<i32>,
+}
+
+/// What the planner reads of a PodDisruptionBudget: whom it covers and what it allows now.
+pub type SlimBudget = Slim<PodDisruptionBudget, SlimBudgetSpec, SlimBudgetStatus>;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimBudgetSpec {
+    pub selector: Option<LabelSelector>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimBudgetStatus {
+    #[serde(default)]
+    pub disruptions_allowed: i32,
+}
+
+/// The object without labels and annotations, for kinds whose labels and annotations nothing
+/// reads: a Deployment's annotations often hold its whole last-applied manifest.
+pub fn stripped<K, S, T>(mut object: Slim<K, S, T>) -> Option<Slim<K, S, T>> {
+    object.metadata.labels = None;
+    object.metadata.annotations = None;
+    Some(object)
+}
+
 /// The metadata fields [`kept_metadata`] keeps.
 fn kept(meta: &ObjectMeta) -> ObjectMeta {
     ObjectMeta {
@@ -416,5 +479,38 @@ mod tests {
             status.and_then(|s| s.capacity.as_ref()),
         );
         assert_eq!(allocatable, node_allocatable(&full));
+    }
+
+    #[test]
+    fn listed_workloads_and_budgets_keep_their_counts() {
+        let deployment: SlimDeployment = decode(&json!({
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [{"name": "app", "image": "app"}]}}},
+            "status": {"readyReplicas": 2, "replicas": 3},
+        }));
+        assert_eq!(deployment.spec.as_ref().and_then(|s| s.replicas), Some(3));
+        assert_eq!(
+            deployment.status.as_ref().and_then(|s| s.ready_replicas),
+            Some(2)
+        );
+        let stripped = stripped(deployment).map(|d| d.metadata);
+        assert_eq!(
+            stripped.map(|m| (m.name, m.labels, m.annotations)),
+            Some((Some("web".to_string()), None, None))
+        );
+        let job: SlimJob = decode(&json!({"spec": {"parallelism": 4}, "status": {"active": 2}}));
+        assert_eq!(job.spec.and_then(|s| s.parallelism), Some(4));
+        assert_eq!(
+            job.status.map(|s| (s.ready, s.active)),
+            Some((None, Some(2)))
+        );
+        let budget: SlimBudget = decode(&json!({
+            "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3},
+        }));
+        assert!(budget.spec.and_then(|s| s.selector).is_some());
+        assert_eq!(budget.status.map(|s| s.disruptions_allowed), Some(1));
     }
 }

@@ -6,9 +6,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::ListParams;
 use kube::{Api, Resource};
@@ -20,7 +17,10 @@ use tidal_core::usage::{PodUsage, SustainedLoad};
 use crate::model::{
     Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
 };
-use crate::slim::{SlimNode, SlimPod};
+use crate::slim::{
+    SlimBudget, SlimDeployment, SlimJob, SlimNode, SlimPod, SlimReplicaSet, SlimStatefulSet,
+    stripped,
+};
 
 /// The Kubernetes objects one run reads.
 #[derive(Debug, Clone, Default)]
@@ -28,11 +28,11 @@ pub struct KubeObjects {
     pub nodes: Vec<SlimNode>,
     /// Running pods on a node, each reduced as its page arrives ([`listed_pod`]).
     pub pods: Vec<PodState>,
-    pub replica_sets: Vec<ReplicaSet>,
-    pub deployments: Vec<Deployment>,
-    pub stateful_sets: Vec<StatefulSet>,
-    pub jobs: Vec<Job>,
-    pub budgets: Vec<PodDisruptionBudget>,
+    pub replica_sets: Vec<SlimReplicaSet>,
+    pub deployments: Vec<SlimDeployment>,
+    pub stateful_sets: Vec<SlimStatefulSet>,
+    pub jobs: Vec<SlimJob>,
+    pub budgets: Vec<SlimBudget>,
 }
 
 /// The Prometheus figures one run reads.
@@ -66,11 +66,11 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListErro
     let (nodes, pods, replica_sets, deployments, stateful_sets, jobs, budgets) = futures::try_join!(
         list(client, &all, Some),
         list(client, &running, listed_pod),
-        list(client, &all, Some),
-        list(client, &all, Some),
-        list(client, &all, Some),
-        list(client, &all, Some),
-        list(client, &all, Some),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
     )?;
     Ok(KubeObjects {
         nodes,
@@ -259,7 +259,7 @@ fn derived_qos(pod: &SlimPod) -> Qos {
     }
 }
 
-fn budget(pdb: &PodDisruptionBudget) -> Option<Budget> {
+fn budget(pdb: &SlimBudget) -> Option<Budget> {
     Some(Budget {
         namespace: pdb.metadata.namespace.clone()?,
         name: pdb.metadata.name.clone()?,
@@ -270,10 +270,10 @@ fn budget(pdb: &PodDisruptionBudget) -> Option<Budget> {
 
 /// Owner chains by (namespace, name), to resolve a pod's controller to its workload.
 struct OwnerIndex<'a> {
-    replica_sets: HashMap<(&'a str, &'a str), &'a ReplicaSet>,
-    deployments: HashMap<(&'a str, &'a str), &'a Deployment>,
-    stateful_sets: HashMap<(&'a str, &'a str), &'a StatefulSet>,
-    jobs: HashMap<(&'a str, &'a str), &'a Job>,
+    replica_sets: HashMap<(&'a str, &'a str), &'a SlimReplicaSet>,
+    deployments: HashMap<(&'a str, &'a str), &'a SlimDeployment>,
+    stateful_sets: HashMap<(&'a str, &'a str), &'a SlimStatefulSet>,
+    jobs: HashMap<(&'a str, &'a str), &'a SlimJob>,
 }
 
 fn index<K: Resource>(objects: &[K]) -> HashMap<(&str, &str), &K> {
