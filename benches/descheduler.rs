@@ -114,7 +114,7 @@ fn pod(i: usize, on: usize, workload: WorkloadRef, now: SystemTime) -> PodState 
         name: format!("{}-{i}", workload.name),
     };
     let pod = KeptPod {
-        labels: BTreeMap::from([("app".to_string(), workload.name.clone())]),
+        labels: BTreeMap::from([("app".to_string(), workload.name.clone())]).into(),
         ..KeptPod::default()
     };
     // A node's pods share its load.

@@ -209,8 +209,8 @@ impl From<SlimPod> for KeptPod {
             .flatten()
             .filter_map(|v| (v.empty_dir.is_some() || v.host_path.is_some()).then_some(v.name));
         Self {
-            labels: meta.labels.unwrap_or_default(),
-            annotations: meta.annotations.unwrap_or_default(),
+            labels: meta.labels.unwrap_or_default().into(),
+            annotations: meta.annotations.unwrap_or_default().into(),
             tolerations: spec.tolerations.unwrap_or_default(),
             node_selector: spec.node_selector.unwrap_or_default(),
             required_affinity: affinity
@@ -451,7 +451,12 @@ mod tests {
             Some("ssd")
         );
         assert!(kept.required_affinity.is_some());
-        assert!(kept.annotations.contains_key("tidal.io/no-evict"));
+        assert_eq!(
+            kept.annotations
+                .get("tidal.io/no-evict")
+                .map(String::as_str),
+            Some("true")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use tidal_core::usage::PodUsage;
 
-use crate::model::{Budget, Owner, PodState, Replicas, WorkloadRef};
+use crate::model::{Budget, Owner, PodState, Replicas, StringMap, WorkloadRef};
 use crate::policy::Policy;
 
 /// Why a pod on a hot node stays where it is.
@@ -260,7 +260,7 @@ fn only_budget<'a>(
 }
 
 /// A label selector as the Eviction API reads a PDB's: an empty one selects nothing.
-pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub fn selects(selector: &LabelSelector, labels: &StringMap) -> bool {
     let match_labels = selector.match_labels.as_ref();
     let expressions = selector.match_expressions.as_deref().unwrap_or_default();
     if match_labels.is_none_or(BTreeMap::is_empty) && expressions.is_empty() {
@@ -273,7 +273,7 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
         && expressions.iter().all(|e| requirement(e, labels))
 }
 
-fn requirement(e: &LabelSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
+fn requirement(e: &LabelSelectorRequirement, labels: &StringMap) -> bool {
     let value = labels.get(&e.key);
     let listed = || value.is_some_and(|v| e.values.as_deref().unwrap_or_default().contains(v));
     match e.operator.as_str() {
@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn budget_selectors_read_as_the_eviction_api_reads_them() {
-        let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let labels = StringMap::from(BTreeMap::from([("app".to_string(), "web".to_string())]));
         let cases = [
             (serde_json::json!({}), false),
             (serde_json::json!({"matchLabels": {}}), false),
