@@ -105,7 +105,11 @@ where
         items.extend(page.items.into_iter().filter_map(keep));
         match page.metadata.continue_.filter(|token| !token.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(items),
+            None => {
+                // Growing page by page left up to half the capacity unused, for the whole run.
+                items.shrink_to_fit();
+                return Ok(items);
+            }
         }
     }
 }
