@@ -40,7 +40,7 @@ pub struct Slim<K, S, T> {
 }
 
 impl<K, S, T> Slim<K, S, T> {
-    pub fn new(metadata: ObjectMeta, spec: Option<S>, status: Option<T>) -> Self {
+    fn new(metadata: ObjectMeta, spec: Option<S>, status: Option<T>) -> Self {
         Self {
             metadata,
             spec,
