@@ -5,17 +5,18 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::json;
 use tidal_core::load::{NodeLoad, Usage};
 use tidal_core::resources::Resources;
 use tidal_core::scoring::{MissingMetrics, Scorer, Thresholds, Weights};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 use tidal_descheduler::model::{
-    Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
+    Budget, ClusterSnapshot, KeptPod, NodeState, Owner, PodKey, PodState, Qos, Replicas,
+    WorkloadRef,
 };
 use tidal_descheduler::plan::plan;
 use tidal_descheduler::policy::Policy;
+use tidal_descheduler::slim::SlimNode;
 
 const PODS_PER_NODE: usize = 30;
 const REPLICAS: usize = 6;
@@ -73,7 +74,7 @@ fn busy(i: usize) -> f64 {
 
 fn node(i: usize, now: SystemTime) -> NodeState {
     let name = format!("node-{i:05}");
-    let node: Node = serde_json::from_value(json!({
+    let node: SlimNode = serde_json::from_value(json!({
         "metadata": {"name": name},
         "status": {"allocatable": {"cpu": "16", "memory": "64Gi"}, "conditions": [{"type": "Ready", "status": "True"}]},
     }))
@@ -112,12 +113,10 @@ fn pod(i: usize, on: usize, workload: WorkloadRef, now: SystemTime) -> PodState 
         namespace: workload.namespace.clone(),
         name: format!("{}-{i}", workload.name),
     };
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": key.name, "namespace": key.namespace, "labels": {"app": workload.name}},
-        "spec": {"nodeName": format!("node-{on:05}"), "containers": [{"name": "c", "image": "x",
-            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]},
-    }))
-    .expect("pod JSON is valid");
+    let pod = KeptPod {
+        labels: BTreeMap::from([("app".to_string(), workload.name.clone())]).into(),
+        ..KeptPod::default()
+    };
     // A node's pods share its load.
     let cpu = 16.0 * busy(on) / PODS_PER_NODE as f64;
     PodState {

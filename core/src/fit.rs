@@ -9,16 +9,94 @@
 //! nodeaffinity`) and the CPU/memory part of `NodeResourcesFit` — rather than
 //! approximating them. Not modelled: inter-pod (anti-)affinity, topology
 //! spread, host ports, volumes and extended resources.
+//!
+//! Pods and nodes are read through [`FitPod`] and [`FitNode`], so full k8s-openapi
+//! objects and the descheduler's slimmer copies share these predicates.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{
-    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+    Node, NodeCondition, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint,
+    Toleration,
 };
 
 use crate::quantity::Quantity;
 use crate::resources::{Resources, node_allocatable, pod_requests};
+
+/// What the filters here read from a pod.
+pub trait FitPod {
+    fn tolerations(&self) -> &[Toleration];
+    fn node_selector(&self) -> Option<&BTreeMap<String, String>>;
+    /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`.
+    fn required_node_affinity(&self) -> Option<&NodeSelector>;
+    /// [`pod_requests`]; a copy may hold the figure computed once.
+    fn requests(&self) -> Resources;
+}
+
+/// What the filters here (and [`is_ready`]) read from a node.
+pub trait FitNode {
+    fn name(&self) -> &str;
+    fn labels(&self) -> &BTreeMap<String, String>;
+    /// `spec.unschedulable`: cordoned.
+    fn unschedulable(&self) -> bool;
+    fn taints(&self) -> &[Taint];
+    fn conditions(&self) -> &[NodeCondition];
+    /// [`node_allocatable`]; a copy may hold the figure computed once.
+    fn allocatable(&self) -> Resources;
+}
+
+impl FitPod for Pod {
+    fn tolerations(&self) -> &[Toleration] {
+        let tolerations = self.spec.as_ref().and_then(|s| s.tolerations.as_deref());
+        tolerations.unwrap_or_default()
+    }
+
+    fn node_selector(&self) -> Option<&BTreeMap<String, String>> {
+        self.spec.as_ref()?.node_selector.as_ref()
+    }
+
+    fn required_node_affinity(&self) -> Option<&NodeSelector> {
+        let affinity = self.spec.as_ref()?.affinity.as_ref()?;
+        let node_affinity = affinity.node_affinity.as_ref()?;
+        node_affinity
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }
+
+    fn requests(&self) -> Resources {
+        pod_requests(self)
+    }
+}
+
+impl FitNode for Node {
+    fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.metadata.labels.as_ref().unwrap_or(&NONE)
+    }
+
+    fn unschedulable(&self) -> bool {
+        self.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+    }
+
+    fn taints(&self) -> &[Taint] {
+        let taints = self.spec.as_ref().and_then(|s| s.taints.as_deref());
+        taints.unwrap_or_default()
+    }
+
+    fn conditions(&self) -> &[NodeCondition] {
+        let conditions = self.status.as_ref().and_then(|s| s.conditions.as_deref());
+        conditions.unwrap_or_default()
+    }
+
+    fn allocatable(&self) -> Resources {
+        node_allocatable(self)
+    }
+}
 
 /// The taint kube-scheduler's `NodeUnschedulable` plugin checks a cordoned
 /// node's pods against (`spec.unschedulable: true`).
@@ -107,21 +185,24 @@ impl std::error::Error for Misfit {}
 /// (unschedulable, taints, nodeSelector, node affinity, resources); the first
 /// failure wins. `already_requested` is the sum of [`pod_requests`] of the
 /// pods already on (or planned onto) the node.
-pub fn pod_fits_node(pod: &Pod, node: &Node, already_requested: Resources) -> Result<(), Misfit> {
+pub fn pod_fits_node(
+    pod: &impl FitPod,
+    node: &impl FitNode,
+    already_requested: Resources,
+) -> Result<(), Misfit> {
     tolerates_taints(pod, node)?;
     matches_node_selector(pod, node)?;
     matches_required_affinity(pod, node)?;
-    fits_resources(pod_requests(pod), node_allocatable(node), already_requested)
+    fits_resources(pod.requests(), node.allocatable(), already_requested)
 }
 
 /// Whether the node's `Ready` condition is `True`. Stricter than the
 /// kubernetes-sigs descheduler's `IsReady`, which also accepts a node that
 /// reports no `Ready` condition: a destination must be known to run pods.
-pub fn is_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|status| status.conditions.as_ref())
-        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"))
+pub fn is_ready(node: &impl FitNode) -> bool {
+    node.conditions()
+        .iter()
+        .find(|c| c.type_ == "Ready")
         .is_some_and(|ready| ready.status == "True")
 }
 
@@ -129,23 +210,15 @@ pub fn is_ready(node: &Node) -> bool {
 /// toleration for `node.kubernetes.io/unschedulable:NoSchedule`, and every
 /// `NoSchedule`/`NoExecute` taint must be tolerated (`PreferNoSchedule` only
 /// affects scoring).
-pub fn tolerates_taints(pod: &Pod, node: &Node) -> Result<(), Misfit> {
-    let tolerations = pod
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.tolerations.as_deref())
-        .unwrap_or_default();
+pub fn tolerates_taints(pod: &impl FitPod, node: &impl FitNode) -> Result<(), Misfit> {
+    let tolerations = pod.tolerations();
     let tolerated = |key: &str, value: &str, effect: &str| {
         tolerations.iter().any(|t| tolerates(t, key, value, effect))
     };
-    let spec = node.spec.as_ref();
-    if spec.and_then(|s| s.unschedulable) == Some(true)
-        && !tolerated(UNSCHEDULABLE_TAINT, "", NO_SCHEDULE)
-    {
+    if node.unschedulable() && !tolerated(UNSCHEDULABLE_TAINT, "", NO_SCHEDULE) {
         return Err(Misfit::Unschedulable);
     }
-    let taints = spec.and_then(|s| s.taints.as_deref()).unwrap_or_default();
-    match taints.iter().find(|taint| {
+    match node.taints().iter().find(|taint| {
         matches!(taint.effect.as_str(), NO_SCHEDULE | NO_EXECUTE)
             && !tolerated(&taint.key, taint_value(taint), &taint.effect)
     }) {
@@ -184,11 +257,11 @@ fn tolerates(toleration: &Toleration, key: &str, value: &str, effect: &str) -> b
 
 /// `spec.nodeSelector`: every entry must be a node label with exactly that
 /// value (an empty value still requires the label to exist).
-pub fn matches_node_selector(pod: &Pod, node: &Node) -> Result<(), Misfit> {
-    let Some(selector) = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref()) else {
+pub fn matches_node_selector(pod: &impl FitPod, node: &impl FitNode) -> Result<(), Misfit> {
+    let Some(selector) = pod.node_selector() else {
         return Ok(());
     };
-    let labels = node_labels(node);
+    let labels = node.labels();
     match selector
         .iter()
         .find(|&(key, wanted)| labels.get(key) != Some(wanted))
@@ -209,21 +282,11 @@ pub fn matches_node_selector(pod: &Pod, node: &Node) -> Result<(), Misfit> {
 /// node. A term that fails to parse (unknown operator, wrong number of
 /// values, invalid label key or value, non-integer `Gt`/`Lt` value) matches
 /// nothing, but the other terms still count.
-pub fn matches_required_affinity(pod: &Pod, node: &Node) -> Result<(), Misfit> {
-    let required = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    let Some(required) = required else {
+pub fn matches_required_affinity(pod: &impl FitPod, node: &impl FitNode) -> Result<(), Misfit> {
+    let Some(required) = pod.required_node_affinity() else {
         return Ok(());
     };
-    let labels = node_labels(node);
-    let name = node.metadata.name.as_deref().unwrap_or_default();
+    let (labels, name) = (node.labels(), node.name());
     if required
         .node_selector_terms
         .iter()
@@ -233,11 +296,6 @@ pub fn matches_required_affinity(pod: &Pod, node: &Node) -> Result<(), Misfit> {
     } else {
         Err(Misfit::NodeAffinity)
     }
-}
-
-fn node_labels(node: &Node) -> &BTreeMap<String, String> {
-    static NONE: BTreeMap<String, String> = BTreeMap::new();
-    node.metadata.labels.as_ref().unwrap_or(&NONE)
 }
 
 /// `nodeSelectorTerm.match`: expressions and fields are ANDed; the fields are

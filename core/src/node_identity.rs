@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
-use crate::resources::Resources;
+use k8s_openapi::api::core::v1::NodeAddress;
+
+use crate::resources::{ResourceList, Resources, allocatable_from};
 
 /// What Tidal knows about a node from Kubernetes (a watch, or a scheduler request).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,25 +30,34 @@ impl NodeInfo {
     }
 
     pub fn from_node(node: &k8s_openapi::api::core::v1::Node) -> Option<Self> {
-        let name = node.metadata.name.clone()?;
         let status = node.status.as_ref();
-        let addresses = status
-            .and_then(|s| s.addresses.as_ref())
-            .map(|addrs| {
-                addrs
-                    .iter()
-                    .filter(|a| a.type_ == "InternalIP")
-                    .map(|a| a.address.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let has_resources = status.is_some_and(|s| s.allocatable.is_some() || s.capacity.is_some());
-        let allocatable = has_resources.then(|| crate::resources::node_allocatable(node));
-        Some(Self {
+        Some(Self::from_status(
+            node.metadata.name.clone()?,
+            status
+                .and_then(|s| s.addresses.as_deref())
+                .unwrap_or_default(),
+            status.and_then(|s| s.allocatable.as_ref()),
+            status.and_then(|s| s.capacity.as_ref()),
+        ))
+    }
+
+    /// From a node's name and `status` fields, for a copy that kept only those.
+    pub fn from_status(
+        name: String,
+        addresses: &[NodeAddress],
+        allocatable: Option<&ResourceList>,
+        capacity: Option<&ResourceList>,
+    ) -> Self {
+        let has_resources = allocatable.is_some() || capacity.is_some();
+        Self {
             name,
-            addresses,
-            allocatable,
-        })
+            addresses: addresses
+                .iter()
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.clone())
+                .collect(),
+            allocatable: has_resources.then(|| allocatable_from(allocatable, capacity)),
+        }
     }
 }
 

@@ -11,12 +11,16 @@
 //! does not parse (as if it were absent), the `_checked` one reports the first
 //! such quantity instead. The API server never stores an unparsable quantity,
 //! so the plain flavour suits objects read from the cluster.
+//!
+//! Pods are read through [`PodResourceFields`], so a full `Pod` and a slimmer
+//! copy that kept only these fields (as the descheduler lists pods) share one
+//! implementation of the arithmetic.
 
 use std::collections::BTreeMap;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
 
-use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Node, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 
 use crate::quantity::{Quantity, QuantityError};
@@ -95,6 +99,45 @@ impl Sum for Resources {
     }
 }
 
+/// The fields of a pod its requests and limits come from.
+pub trait PodResourceFields {
+    /// `resources` of each app container.
+    fn containers(&self) -> impl Iterator<Item = Option<&ResourceRequirements>>;
+    /// `resources` and `restartPolicy` of each init container, in order.
+    fn init_containers(
+        &self,
+    ) -> impl Iterator<Item = (Option<&ResourceRequirements>, Option<&str>)>;
+    /// `spec.resources`: pod-level requests and limits.
+    fn pod_level(&self) -> Option<&ResourceRequirements>;
+    /// `spec.overhead`.
+    fn overhead(&self) -> Option<&ResourceList>;
+}
+
+impl PodResourceFields for Pod {
+    fn containers(&self) -> impl Iterator<Item = Option<&ResourceRequirements>> {
+        let containers = self.spec.iter().flat_map(|s| &s.containers);
+        containers.map(|c| c.resources.as_ref())
+    }
+
+    fn init_containers(
+        &self,
+    ) -> impl Iterator<Item = (Option<&ResourceRequirements>, Option<&str>)> {
+        let containers = self
+            .spec
+            .iter()
+            .flat_map(|s| s.init_containers.iter().flatten());
+        containers.map(|c| (c.resources.as_ref(), c.restart_policy.as_deref()))
+    }
+
+    fn pod_level(&self) -> Option<&ResourceRequirements> {
+        self.spec.as_ref()?.resources.as_ref()
+    }
+
+    fn overhead(&self) -> Option<&ResourceList> {
+        self.spec.as_ref()?.overhead.as_ref()
+    }
+}
+
 /// The pod's effective requests, as kube-scheduler's `NodeResourcesFit`
 /// filter computes them (`PodRequests` in k8s 1.33, pod-level resources on):
 ///
@@ -109,12 +152,12 @@ impl Sum for Resources {
 /// A missing request counts as zero. Not modelled: the scheduler's scoring
 /// defaults for missing requests (100m / 200MB) and, for pods being resized in
 /// place, the status/allocated resources (a pending pod has none).
-pub fn pod_requests(pod: &Pod) -> Resources {
+pub fn pod_requests(pod: &impl PodResourceFields) -> Resources {
     lenient(|reader| requests(pod, reader))
 }
 
 /// [`pod_requests`], failing on the first quantity that does not parse.
-pub fn pod_requests_checked(pod: &Pod) -> Result<Resources, QuantityError> {
+pub fn pod_requests_checked(pod: &impl PodResourceFields) -> Result<Resources, QuantityError> {
     checked(|reader| requests(pod, reader))
 }
 
@@ -125,12 +168,12 @@ pub fn pod_requests_checked(pod: &Pod) -> Result<Resources, QuantityError> {
 /// container, or any init container together with the sidecars started before
 /// it, has no (or a zero) limit for it — unless a non-zero pod-level limit is
 /// set. A quantity that does not parse counts as no limit.
-pub fn pod_limits(pod: &Pod) -> PodLimits {
+pub fn pod_limits(pod: &impl PodResourceFields) -> PodLimits {
     lenient(|reader| limits(pod, reader))
 }
 
 /// [`pod_limits`], failing on the first quantity that does not parse.
-pub fn pod_limits_checked(pod: &Pod) -> Result<PodLimits, QuantityError> {
+pub fn pod_limits_checked(pod: &impl PodResourceFields) -> Result<PodLimits, QuantityError> {
     checked(|reader| limits(pod, reader))
 }
 
@@ -176,30 +219,24 @@ fn checked<T>(compute: impl FnOnce(&mut Reader) -> T) -> Result<T, QuantityError
     reader.first_error.map_or(Ok(value), Err)
 }
 
-fn requests(pod: &Pod, reader: &mut Reader) -> Resources {
-    let Some(spec) = &pod.spec else {
-        return Resources::default();
-    };
-    let containers = aggregate(spec, Side::Requests, reader, |_| {});
-    let pod_level = reader.list(Side::Requests.of(spec.resources.as_ref()));
-    let overhead = reader.list(spec.overhead.as_ref());
+fn requests(pod: &impl PodResourceFields, reader: &mut Reader) -> Resources {
+    let containers = aggregate(pod, Side::Requests, reader, |_| {});
+    let pod_level = reader.list(Side::Requests.of(pod.pod_level()));
+    let overhead = reader.list(pod.overhead());
     containers
         .overridden_by(pod_level)
         .add(overhead)
         .to_resources()
 }
 
-fn limits(pod: &Pod, reader: &mut Reader) -> PodLimits {
-    let Some(spec) = &pod.spec else {
-        return PodLimits::default();
-    };
+fn limits(pod: &impl PodResourceFields, reader: &mut Reader) -> PodLimits {
     let (mut cpu_capped, mut memory_capped) = (true, true);
-    let containers = aggregate(spec, Side::Limits, reader, |container| {
+    let containers = aggregate(pod, Side::Limits, reader, |container| {
         cpu_capped &= is_nonzero(container.cpu);
         memory_capped &= is_nonzero(container.memory);
     });
-    let pod_level = reader.list(Side::Limits.of(spec.resources.as_ref()));
-    let overhead = reader.list(spec.overhead.as_ref());
+    let pod_level = reader.list(Side::Limits.of(pod.pod_level()));
+    let overhead = reader.list(pod.overhead());
     let total = containers.overridden_by(pod_level);
     PodLimits {
         cpu_milli: cgroup_limit(
@@ -220,22 +257,22 @@ fn limits(pod: &Pod, reader: &mut Reader) -> PodLimits {
 /// Per-container sums (`aggregateContainerResourcesByFn`); `visit` sees what
 /// each container needs while it runs, like kubelet's `ContainerFn`.
 fn aggregate(
-    spec: &PodSpec,
+    pod: &impl PodResourceFields,
     side: Side,
     reader: &mut Reader,
     mut visit: impl FnMut(Amounts),
 ) -> Amounts {
     let mut running = Amounts::default();
-    for container in &spec.containers {
-        let own = reader.list(side.of(container.resources.as_ref()));
+    for resources in pod.containers() {
+        let own = reader.list(side.of(resources));
         visit(own);
         running = running.add(own);
     }
     let mut sidecars = Amounts::default();
     let mut init_peak = Amounts::default();
-    for container in spec.init_containers.iter().flatten() {
-        let own = reader.list(side.of(container.resources.as_ref()));
-        let while_starting = if container.restart_policy.as_deref() == Some("Always") {
+    for (resources, restart_policy) in pod.init_containers() {
+        let own = reader.list(side.of(resources));
+        let while_starting = if restart_policy == Some("Always") {
             running = running.add(own);
             sidecars = sidecars.add(own);
             sidecars

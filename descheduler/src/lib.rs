@@ -15,4 +15,5 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod slim;
 pub mod snapshot;

@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{NodeCondition, NodeSelector, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use tidal_core::fit::{FitNode, FitPod};
 use tidal_core::load::NodeLoad;
 use tidal_core::resources::Resources;
 use tidal_core::usage::{PodUsage, SustainedLoad};
+
+use crate::slim::SlimNode;
 
 /// Everything one run knows, taken at `now`.
 #[derive(Debug, Clone)]
@@ -23,8 +26,8 @@ pub struct ClusterSnapshot {
 
 #[derive(Debug, Clone)]
 pub struct NodeState {
-    /// The Node as the API server has it: name, labels, taints, `unschedulable`, allocatable.
-    pub node: Node,
+    /// What was listed of the Node: name, labels, taints, `unschedulable`, readiness.
+    pub node: SlimNode,
     pub name: String,
     pub allocatable: Resources,
     /// Sustained load (the minimum over a window of the 5-minute average): what decides
@@ -40,8 +43,8 @@ pub struct NodeState {
 
 #[derive(Debug, Clone)]
 pub struct PodState {
-    /// The Pod as the API server has it: labels, annotations, tolerations, affinity, requests.
-    pub pod: Pod,
+    /// What the guards and the scheduler's filters read of the pod's own fields.
+    pub pod: KeptPod,
     pub key: PodKey,
     pub uid: String,
     /// The node the pod runs on.
@@ -54,6 +57,89 @@ pub struct PodState {
     /// Real usage from cAdvisor; `None` when unknown, which is never taken to mean 0.
     pub usage: Option<PodUsage>,
     pub created_at: SystemTime,
+}
+
+/// What a snapshot keeps of a pod's own fields, for the guards and the scheduler's filters;
+/// the rest of a listed pod is dropped while listing, being most of a run's memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptPod {
+    /// For PodDisruptionBudget selectors.
+    pub labels: StringMap,
+    /// For the opt-out annotation.
+    pub annotations: StringMap,
+    pub tolerations: Vec<Toleration>,
+    pub node_selector: BTreeMap<String, String>,
+    /// `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`.
+    pub required_affinity: Option<NodeSelector>,
+    /// The first `emptyDir` or `hostPath` volume by name: data an eviction would lose.
+    pub local_volume: Option<String>,
+}
+
+/// Labels or annotations of a pod: a handful on each of maybe 150,000 pods, so a sorted slice
+/// in one allocation rather than a `BTreeMap`, whose first entry already takes a 544-byte node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StringMap(Box<[(String, String)]>);
+
+impl StringMap {
+    pub fn get(&self, key: &str) -> Option<&String> {
+        let found = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key));
+        found.ok().map(|i| &self.0[i].1)
+    }
+}
+
+impl From<BTreeMap<String, String>> for StringMap {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        // A BTreeMap yields its entries sorted by key, as `get` needs them.
+        Self(map.into_iter().collect())
+    }
+}
+
+impl FitNode for NodeState {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        self.node.metadata.labels.as_ref().unwrap_or(&NONE)
+    }
+
+    fn unschedulable(&self) -> bool {
+        self.node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+    }
+
+    fn taints(&self) -> &[Taint] {
+        let taints = self.node.spec.as_ref().and_then(|s| s.taints.as_deref());
+        taints.unwrap_or_default()
+    }
+
+    fn conditions(&self) -> &[NodeCondition] {
+        let status = self.node.status.as_ref();
+        let conditions = status.and_then(|s| s.conditions.as_deref());
+        conditions.unwrap_or_default()
+    }
+
+    fn allocatable(&self) -> Resources {
+        self.allocatable
+    }
+}
+
+impl FitPod for PodState {
+    fn tolerations(&self) -> &[Toleration] {
+        &self.pod.tolerations
+    }
+
+    fn node_selector(&self) -> Option<&BTreeMap<String, String>> {
+        Some(&self.pod.node_selector)
+    }
+
+    fn required_node_affinity(&self) -> Option<&NodeSelector> {
+        self.pod.required_affinity.as_ref()
+    }
+
+    fn requests(&self) -> Resources {
+        self.requests
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -81,7 +81,7 @@ pub async fn run_once(inputs: &Inputs<'_>, dry_run: bool) -> Result<RunReport, R
     })?;
 
     let now = SystemTime::now();
-    let snapshot = assemble(&objects, &figures, now);
+    let snapshot = assemble(objects, &figures, now);
     let plan = plan(&snapshot, &config.policy, scorer, &cooldowns);
 
     let targets: Vec<Target> = plan

@@ -1,37 +1,38 @@
 //! Building a [`ClusterSnapshot`]: the Kubernetes objects and Prometheus figures of one
-//! run, joined into the plain data the planner reads. Listing is I/O; joining
-//! ([`assemble`]) is pure, so owner resolution and identity mapping are tested
-//! without a cluster.
+//! run, joined into the plain data the planner reads. Listing is I/O (each page of pods is
+//! reduced as it arrives, by [`listed_pod`]); reducing and joining ([`assemble`]) are pure,
+//! so owner resolution and identity mapping are tested without a cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::ListParams;
 use kube::{Api, Resource};
 use tidal_core::load::LoadSnapshot;
 use tidal_core::node_identity::NodeInfo;
-use tidal_core::resources::{Resources, node_allocatable, pod_requests};
+use tidal_core::resources::{PodResourceFields, Resources, pod_requests};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 
 use crate::model::{
     Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
 };
+use crate::slim::{
+    SlimBudget, SlimDeployment, SlimJob, SlimNode, SlimPod, SlimReplicaSet, SlimStatefulSet,
+    stripped,
+};
 
 /// The Kubernetes objects one run reads.
 #[derive(Debug, Clone, Default)]
 pub struct KubeObjects {
-    pub nodes: Vec<Node>,
-    pub pods: Vec<Pod>,
-    pub replica_sets: Vec<ReplicaSet>,
-    pub deployments: Vec<Deployment>,
-    pub stateful_sets: Vec<StatefulSet>,
-    pub jobs: Vec<Job>,
-    pub budgets: Vec<PodDisruptionBudget>,
+    pub nodes: Vec<SlimNode>,
+    /// Running pods on a node, each reduced as its page arrives ([`listed_pod`]).
+    pub pods: Vec<PodState>,
+    pub replica_sets: Vec<SlimReplicaSet>,
+    pub deployments: Vec<SlimDeployment>,
+    pub stateful_sets: Vec<SlimStatefulSet>,
+    pub jobs: Vec<SlimJob>,
+    pub budgets: Vec<SlimBudget>,
 }
 
 /// The Prometheus figures one run reads.
@@ -53,19 +54,23 @@ pub struct ListError {
     pub source: kube::Error,
 }
 
-/// Lists everything a plan needs, cluster-wide, one list call per kind.
+/// Objects per list call: a page of pods is a few megabytes of JSON, so memory while listing
+/// stays bounded by what is kept of each object, whatever the cluster's size.
+const PAGE: u32 = 500;
+
+/// Lists everything a plan needs, cluster-wide, one paged list per kind.
 pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListError> {
     // Only running pods on a node can be evicted or count on a destination.
     let running = ListParams::default().fields("status.phase=Running");
     let all = ListParams::default();
     let (nodes, pods, replica_sets, deployments, stateful_sets, jobs, budgets) = futures::try_join!(
-        list(client, &all),
-        list(client, &running),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
-        list(client, &all),
+        list(client, &all, Some),
+        list(client, &running, listed_pod),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
+        list(client, &all, stripped),
     )?;
     Ok(KubeObjects {
         nodes,
@@ -78,32 +83,65 @@ pub async fn list_objects(client: &kube::Client) -> Result<KubeObjects, ListErro
     })
 }
 
-async fn list<K>(client: &kube::Client, params: &ListParams) -> Result<Vec<K>, ListError>
+/// Every page of one list, each object passed through `keep` as its page arrives; the pages
+/// after the first are read at the first one's resourceVersion, so together they are one
+/// consistent list.
+async fn list<K, T>(
+    client: &kube::Client,
+    params: &ListParams,
+    keep: fn(K) -> Option<T>,
+) -> Result<Vec<T>, ListError>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match Api::<K>::all(client.clone()).list(params).await {
-        Ok(list) => Ok(list.items),
-        Err(source) => Err(ListError {
+    let api = Api::<K>::all(client.clone());
+    let mut params = params.clone().limit(PAGE);
+    let mut items = Vec::new();
+    loop {
+        let page = api.list(&params).await.map_err(|source| ListError {
             resource: K::plural(&()).into_owned(),
             source,
-        }),
+        })?;
+        items.extend(page.items.into_iter().filter_map(keep));
+        match page.metadata.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => {
+                // Growing page by page left up to half the capacity unused, for the whole run.
+                items.shrink_to_fit();
+                return Ok(items);
+            }
+        }
     }
 }
 
-/// Joins objects and figures into a snapshot taken at `now`.
-pub fn assemble(objects: &KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
-    let owners = OwnerIndex::new(objects);
-    let nodes = objects
-        .nodes
-        .iter()
+/// Joins objects and figures into a snapshot taken at `now`: owners are followed from
+/// ReplicaSets to their Deployments and pods get their usage. The snapshot takes the nodes and
+/// pods over rather than copying them: they are most of a run's memory.
+pub fn assemble(objects: KubeObjects, figures: &Figures, now: SystemTime) -> ClusterSnapshot {
+    let KubeObjects {
+        nodes,
+        mut pods,
+        replica_sets,
+        deployments,
+        stateful_sets,
+        jobs,
+        budgets,
+    } = objects;
+    let owners = OwnerIndex {
+        replica_sets: index(&replica_sets),
+        deployments: index(&deployments),
+        stateful_sets: index(&stateful_sets),
+        jobs: index(&jobs),
+    };
+    let nodes = nodes
+        .into_iter()
         .filter_map(|node| node_state(node, figures))
         .collect();
-    let pods: Vec<PodState> = objects
-        .pods
-        .iter()
-        .filter_map(|pod| pod_state(pod, &owners, figures))
-        .collect();
+    for pod in &mut pods {
+        owners.resolve(&mut pod.owner);
+        let key = (pod.key.namespace.clone(), pod.key.name.clone());
+        pod.usage = figures.pod_usage.get(&key).copied();
+    }
     let mut workloads = BTreeMap::new();
     for pod in &pods {
         if let Owner::Workload(workload) = &pod.owner
@@ -116,28 +154,39 @@ pub fn assemble(objects: &KubeObjects, figures: &Figures, now: SystemTime) -> Cl
         now,
         nodes,
         pods,
-        budgets: objects.budgets.iter().filter_map(budget).collect(),
+        budgets: budgets.iter().filter_map(budget).collect(),
         workloads,
     }
 }
 
-fn node_state(node: &Node, figures: &Figures) -> Option<NodeState> {
-    let info = NodeInfo::from_node(node)?;
+fn node_state(node: SlimNode, figures: &Figures) -> Option<NodeState> {
+    let status = node.status.as_ref();
+    let info = NodeInfo::from_status(
+        node.metadata.name.clone()?,
+        status
+            .and_then(|s| s.addresses.as_deref())
+            .unwrap_or_default(),
+        status.and_then(|s| s.allocatable.as_ref()),
+        status.and_then(|s| s.capacity.as_ref()),
+    );
     let sustained = std::iter::once(&info.name)
         .chain(&info.addresses)
         .find_map(|identity| figures.sustained.get(identity))
         .cloned();
     Some(NodeState {
-        node: node.clone(),
-        name: info.name.clone(),
-        allocatable: node_allocatable(node),
+        allocatable: info.allocatable.unwrap_or_default(),
         sustained,
         recent: figures.recent.for_node(&info).cloned(),
         unlisted_requests: Resources::default(),
+        name: info.name,
+        node,
     })
 }
 
-fn pod_state(pod: &Pod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<PodState> {
+/// What a run keeps of a listed pod; `None` for a pod on no node. Its owner is its
+/// controller, and its usage unknown: [`assemble`] follows a ReplicaSet to its Deployment
+/// and joins usage.
+pub fn listed_pod(pod: SlimPod) -> Option<PodState> {
     let meta = &pod.metadata;
     let node = pod.spec.as_ref()?.node_name.clone()?;
     let key = PodKey {
@@ -149,25 +198,42 @@ fn pod_state(pod: &Pod, owners: &OwnerIndex<'_>, figures: &Figures) -> Option<Po
         .and_then(|s| s.start_time.as_ref())
         .or(meta.creation_timestamp.as_ref());
     Some(PodState {
-        usage: figures
-            .pod_usage
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .copied(),
-        owner: owners.owner_of(pod, &key.namespace),
+        owner: controller_owner(meta, &key.namespace),
         priority: pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
-        qos: qos(pod),
-        requests: pod_requests(pod),
+        qos: qos(&pod),
+        requests: pod_requests(&pod),
+        usage: None,
         // A pod without a start time counts as just started: the age guard keeps it.
         created_at: started.map_or(SystemTime::now(), |t| SystemTime::from(t.0)),
         uid: meta.uid.clone().unwrap_or_default(),
         node,
         key,
-        pod: pod.clone(),
+        pod: pod.into(),
     })
 }
 
+/// Who keeps the pod running, as far as its own controller reference tells.
+fn controller_owner(meta: &ObjectMeta, namespace: &str) -> Owner {
+    let mirror = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    let Some(owner) = controller(meta) else {
+        return if mirror { Owner::Mirror } else { Owner::Bare };
+    };
+    match owner.kind.as_str() {
+        "DaemonSet" => Owner::DaemonSet(owner.name.clone()),
+        "Node" => Owner::Mirror,
+        kind => Owner::Workload(WorkloadRef {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: owner.name.clone(),
+        }),
+    }
+}
+
 /// The QoS class the API server recorded; derived from the containers when absent.
-fn qos(pod: &Pod) -> Qos {
+fn qos(pod: &SlimPod) -> Qos {
     match pod.status.as_ref().and_then(|s| s.qos_class.as_deref()) {
         Some("Guaranteed") => Qos::Guaranteed,
         Some("BestEffort") => Qos::BestEffort,
@@ -176,12 +242,10 @@ fn qos(pod: &Pod) -> Qos {
     }
 }
 
-fn derived_qos(pod: &Pod) -> Qos {
-    let containers = pod.spec.iter().flat_map(|s| &s.containers);
+fn derived_qos(pod: &SlimPod) -> Qos {
     let mut any = false;
     let mut guaranteed = true;
-    for c in containers {
-        let resources = c.resources.as_ref();
+    for resources in pod.containers() {
         let requests = resources.and_then(|r| r.requests.as_ref());
         let limits = resources.and_then(|r| r.limits.as_ref());
         any |= requests.is_some_and(|r| !r.is_empty()) || limits.is_some_and(|l| !l.is_empty());
@@ -199,7 +263,7 @@ fn derived_qos(pod: &Pod) -> Qos {
     }
 }
 
-fn budget(pdb: &PodDisruptionBudget) -> Option<Budget> {
+fn budget(pdb: &SlimBudget) -> Option<Budget> {
     Some(Budget {
         namespace: pdb.metadata.namespace.clone()?,
         name: pdb.metadata.name.clone()?,
@@ -210,10 +274,10 @@ fn budget(pdb: &PodDisruptionBudget) -> Option<Budget> {
 
 /// Owner chains by (namespace, name), to resolve a pod's controller to its workload.
 struct OwnerIndex<'a> {
-    replica_sets: HashMap<(&'a str, &'a str), &'a ReplicaSet>,
-    deployments: HashMap<(&'a str, &'a str), &'a Deployment>,
-    stateful_sets: HashMap<(&'a str, &'a str), &'a StatefulSet>,
-    jobs: HashMap<(&'a str, &'a str), &'a Job>,
+    replica_sets: HashMap<(&'a str, &'a str), &'a SlimReplicaSet>,
+    deployments: HashMap<(&'a str, &'a str), &'a SlimDeployment>,
+    stateful_sets: HashMap<(&'a str, &'a str), &'a SlimStatefulSet>,
+    jobs: HashMap<(&'a str, &'a str), &'a SlimJob>,
 }
 
 fn index<K: Resource>(objects: &[K]) -> HashMap<(&str, &str), &K> {
@@ -233,46 +297,19 @@ fn controller(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-impl<'a> OwnerIndex<'a> {
-    fn new(objects: &'a KubeObjects) -> Self {
-        Self {
-            replica_sets: index(&objects.replica_sets),
-            deployments: index(&objects.deployments),
-            stateful_sets: index(&objects.stateful_sets),
-            jobs: index(&objects.jobs),
-        }
-    }
-
-    fn owner_of(&self, pod: &Pod, namespace: &str) -> Owner {
-        let meta = &pod.metadata;
-        let mirror = meta
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-        let Some(owner) = controller(meta) else {
-            return if mirror { Owner::Mirror } else { Owner::Bare };
-        };
-        let workload = |kind: &str, name: &str| {
-            Owner::Workload(WorkloadRef {
-                kind: kind.to_string(),
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })
-        };
-        match owner.kind.as_str() {
-            "DaemonSet" => Owner::DaemonSet(owner.name.clone()),
-            "Node" => Owner::Mirror,
-            // A ReplicaSet made by a Deployment belongs to that Deployment.
-            "ReplicaSet" => match self
+impl OwnerIndex<'_> {
+    /// A ReplicaSet made by a Deployment belongs to that Deployment.
+    fn resolve(&self, owner: &mut Owner) {
+        if let Owner::Workload(workload) = owner
+            && workload.kind == "ReplicaSet"
+            && let Some(deployment) = self
                 .replica_sets
-                .get(&(namespace, owner.name.as_str()))
+                .get(&(workload.namespace.as_str(), workload.name.as_str()))
                 .and_then(|rs| controller(&rs.metadata))
                 .filter(|o| o.kind == "Deployment")
-            {
-                Some(deployment) => workload("Deployment", &deployment.name),
-                None => workload("ReplicaSet", &owner.name),
-            },
-            kind => workload(kind, &owner.name),
+        {
+            workload.name = deployment.name.clone();
+            workload.kind = deployment.kind.clone();
         }
     }
 

@@ -52,15 +52,9 @@ fn guards_hold(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
             )));
         };
         prop_assert!(pod.priority < p.protected_priority);
-        let annotations = pod.pod.metadata.annotations.clone().unwrap_or_default();
+        let annotations = &pod.pod.annotations;
         prop_assert!(annotations.get(&p.opt_out_annotation).map(String::as_str) != Some("true"));
-        let local = pod.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
-        prop_assert!(
-            p.allow_local_storage
-                || local
-                    .into_iter()
-                    .all(|v| v.empty_dir.is_none() && v.host_path.is_none())
-        );
+        prop_assert!(p.allow_local_storage || pod.pod.local_volume.is_none());
         prop_assert!(s.now.duration_since(pod.created_at).unwrap_or_default() >= p.min_pod_age);
         if let Some(last) = case.cooldowns.get(w) {
             prop_assert!(s.now.duration_since(*last).unwrap_or_default() >= p.cooldown);
@@ -97,27 +91,17 @@ fn budgets_hold(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
     }
     for b in &s.budgets {
         let covered = plan.evictions.iter().filter(|e| {
-            let labels = pod(s, &e.pod)
-                .pod
-                .metadata
-                .labels
-                .clone()
-                .unwrap_or_default();
+            let labels = &pod(s, &e.pod).pod.labels;
             e.pod.namespace == b.namespace
-                && b.selector.as_ref().is_some_and(|sel| selects(sel, &labels))
+                && b.selector.as_ref().is_some_and(|sel| selects(sel, labels))
         });
         prop_assert!(covered.count() as i64 <= i64::from(b.disruptions_allowed.max(0)));
     }
     for e in &plan.evictions {
-        let labels = pod(s, &e.pod)
-            .pod
-            .metadata
-            .labels
-            .clone()
-            .unwrap_or_default();
+        let labels = &pod(s, &e.pod).pod.labels;
         let matching = s.budgets.iter().filter(|b| {
             b.namespace == e.pod.namespace
-                && b.selector.as_ref().is_some_and(|sel| selects(sel, &labels))
+                && b.selector.as_ref().is_some_and(|sel| selects(sel, labels))
         });
         prop_assert!(matching.count() <= 1);
     }
@@ -145,7 +129,7 @@ fn destinations_hold(case: &Case, plan: &Plan) -> Result<(), TestCaseError> {
             .ok_or_else(|| TestCaseError::fail("no dest"))?;
         let pod = pod(s, &e.pod);
         let already = requested.get(e.to.as_str()).copied().unwrap_or_default();
-        prop_assert!(pod_fits_node(&pod.pod, &dest.node, already).is_ok());
+        prop_assert!(pod_fits_node(pod, dest, already).is_ok());
         let incoming = Estimate {
             cpu_cores: e.usage.cpu_cores,
             memory_bytes: e.usage.memory_bytes,
@@ -178,7 +162,7 @@ fn fractions(n: &tidal_descheduler::model::NodeState, case: &Case) -> Option<Fra
         .unwrap_or_default()
         <= scorer().max_age;
     let c = Capacity::from_resources(n.allocatable);
-    (fresh && is_ready(&n.node)).then(|| Fractions {
+    (fresh && is_ready(n)).then(|| Fractions {
         cpu: s.cpu_cores / c.cpu_cores,
         memory: s.memory_bytes / c.memory_bytes,
     })

@@ -87,7 +87,7 @@ async fn owners_replicas_budgets_and_figures_are_joined() -> anyhow::Result<()> 
         )]),
         ..Figures::default()
     };
-    let snapshot = assemble(&objects, &figures, now);
+    let snapshot = assemble(objects, &figures, now);
 
     let node_a = snapshot
         .nodes
@@ -140,5 +140,29 @@ async fn owners_replicas_budgets_and_figures_are_joined() -> anyhow::Result<()> 
     );
     assert_eq!(snapshot.budgets.len(), 1);
     assert_eq!(snapshot.budgets[0].disruptions_allowed, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pods_are_listed_in_pages_of_500() -> anyhow::Result<()> {
+    let api = FakeApiServer::start().await?;
+    api.add(&objects::node("node-a", "10.0.0.1", "4", "16Gi")?)?;
+    for i in 0..1_201 {
+        api.add(&pod(&format!("web-{i:04}"), "node-a", None, "Running")?)?;
+    }
+    api.add(&pod("done", "node-a", None, "Succeeded")?)?;
+    api.clear_requests();
+
+    let objects = list_objects(&api.client()).await?;
+    assert_eq!(objects.pods.len(), 1_201);
+    let pages: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/pods")
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages.iter().all(|q| q.contains("limit=500")), "{pages:?}");
+    assert_eq!(pages.iter().filter(|q| q.contains("continue=")).count(), 2);
     Ok(())
 }

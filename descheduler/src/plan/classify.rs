@@ -41,7 +41,7 @@ pub(super) fn capacity(node: &NodeState) -> Option<Capacity> {
 pub(super) fn fresh_load(node: &NodeState, now: SystemTime, max_age: Duration) -> Option<Load> {
     let sustained = node.sustained.as_ref()?;
     let age = now.duration_since(sustained.sampled_at).unwrap_or_default();
-    (age <= max_age && is_ready(&node.node)).then_some(Load {
+    (age <= max_age && is_ready(node)).then_some(Load {
         cpu_cores: sustained.cpu_cores,
         memory_bytes: sustained.memory_bytes,
     })

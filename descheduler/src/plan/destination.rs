@@ -121,7 +121,7 @@ fn judge(
     now: SystemTime,
     bounds: &Bounds,
 ) -> Result<(u8, f64), String> {
-    pod_fits_node(&pod.pod, &node.state.node, node.requested).map_err(|m| m.to_string())?;
+    pod_fits_node(pod, node.state, node.requested).map_err(|m| m.to_string())?;
     let view = NodeView {
         load: node.state.recent.as_ref(),
         allocatable: node.capacity,

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use tidal_core::usage::PodUsage;
 
-use crate::model::{Budget, Owner, PodState, Replicas, WorkloadRef};
+use crate::model::{Budget, Owner, PodState, Replicas, StringMap, WorkloadRef};
 use crate::policy::Policy;
 
 /// Why a pod on a hot node stays where it is.
@@ -197,8 +197,7 @@ pub(super) fn admit<'a>(
 }
 
 fn opted_out(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
-    let annotations = pod.pod.metadata.annotations.as_ref();
-    let value = annotations.and_then(|a| a.get(&policy.opt_out_annotation));
+    let value = pod.pod.annotations.get(&policy.opt_out_annotation);
     match value.map(String::as_str) {
         Some("true") => Err(SkipReason::OptedOut {
             annotation: policy.opt_out_annotation.clone(),
@@ -208,17 +207,11 @@ fn opted_out(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
 }
 
 fn local_storage(pod: &PodState, policy: &Policy) -> Result<(), SkipReason> {
-    if policy.allow_local_storage {
-        return Ok(());
-    }
-    let volumes = pod.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten());
-    match volumes
-        .filter(|v| v.empty_dir.is_some() || v.host_path.is_some())
-        .map(|v| v.name.clone())
-        .min()
-    {
-        Some(volume) => Err(SkipReason::LocalStorage { volume }),
-        None => Ok(()),
+    match &pod.pod.local_volume {
+        Some(volume) if !policy.allow_local_storage => Err(SkipReason::LocalStorage {
+            volume: volume.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -252,8 +245,7 @@ fn only_budget<'a>(
     let namespace = pod.key.namespace.as_str();
     let start = budgets.partition_point(|b| b.namespace.as_str() < namespace);
     let len = budgets[start..].partition_point(|b| b.namespace == namespace);
-    let no_labels = BTreeMap::new();
-    let labels = pod.pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+    let labels = &pod.pod.labels;
     let matching: Vec<&Budget> = budgets[start..start + len]
         .iter()
         .filter(|b| b.selector.as_ref().is_some_and(|s| selects(s, labels)))
@@ -268,7 +260,7 @@ fn only_budget<'a>(
 }
 
 /// A label selector as the Eviction API reads a PDB's: an empty one selects nothing.
-pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub fn selects(selector: &LabelSelector, labels: &StringMap) -> bool {
     let match_labels = selector.match_labels.as_ref();
     let expressions = selector.match_expressions.as_deref().unwrap_or_default();
     if match_labels.is_none_or(BTreeMap::is_empty) && expressions.is_empty() {
@@ -281,7 +273,7 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
         && expressions.iter().all(|e| requirement(e, labels))
 }
 
-fn requirement(e: &LabelSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
+fn requirement(e: &LabelSelectorRequirement, labels: &StringMap) -> bool {
     let value = labels.get(&e.key);
     let listed = || value.is_some_and(|v| e.values.as_deref().unwrap_or_default().contains(v));
     match e.operator.as_str() {
@@ -384,7 +376,7 @@ mod tests {
 
     #[test]
     fn budget_selectors_read_as_the_eviction_api_reads_them() {
-        let labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let labels = StringMap::from(BTreeMap::from([("app".to_string(), "web".to_string())]));
         let cases = [
             (serde_json::json!({}), false),
             (serde_json::json!({"matchLabels": {}}), false),

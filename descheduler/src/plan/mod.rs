@@ -13,6 +13,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use tidal_core::fit::FitNode;
 use tidal_core::scoring::Scorer;
 use tidal_core::usage::PodUsage;
 
@@ -105,8 +106,7 @@ fn classify_all(nodes: &mut [Projected<'_>], policy: &Policy) -> Bounds {
     let measured: Vec<Fractions> = nodes.iter().filter_map(Projected::fractions).collect();
     let bounds = classify::bounds(&policy.classification, &measured);
     for node in nodes {
-        let spec = node.state.node.spec.as_ref();
-        let schedulable = !spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let schedulable = !node.state.unschedulable();
         node.class = classify::classify(node.fractions(), schedulable, &bounds);
     }
     bounds

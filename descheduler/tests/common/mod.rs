@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -14,10 +13,12 @@ use tidal_core::resources::Resources;
 use tidal_core::scoring::{MissingMetrics, Scorer, Thresholds, Weights};
 use tidal_core::usage::{PodUsage, SustainedLoad};
 use tidal_descheduler::model::{
-    Budget, ClusterSnapshot, NodeState, Owner, PodKey, PodState, Qos, Replicas, WorkloadRef,
+    Budget, ClusterSnapshot, KeptPod, NodeState, Owner, PodKey, PodState, Qos, Replicas,
+    WorkloadRef,
 };
 use tidal_descheduler::plan::Plan;
 use tidal_descheduler::policy::{Fractions, Limits, Policy, ThresholdMode};
+use tidal_descheduler::slim::{SlimNode, SlimPod};
 
 pub const MI: i64 = 1 << 20;
 pub const GI: i64 = 1 << 30;
@@ -63,7 +64,7 @@ pub fn node_with(
     mem: f64,
     spec: Value,
 ) -> NodeState {
-    let node: Node = parse(json!({
+    let node: SlimNode = parse(json!({
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
         "spec": spec,
         "status": {
@@ -137,13 +138,13 @@ pub fn pod_with(
     if let (Some(target), Value::Object(extra)) = (spec_json.as_object_mut(), spec) {
         target.extend(extra);
     }
-    let pod: Pod = parse(json!({
+    let pod: SlimPod = parse(json!({
         "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
             "labels": {"app": app}, "annotations": annotations},
         "spec": spec_json,
     }));
     PodState {
-        pod,
+        pod: KeptPod::from(pod),
         key: PodKey {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -228,9 +229,6 @@ pub fn apply(snapshot: &ClusterSnapshot, plan: &Plan) -> ClusterSnapshot {
         }
         if let Some(pod) = next.pods.iter_mut().find(|p| p.key == eviction.pod) {
             pod.node = eviction.to.clone();
-            if let Some(spec) = &mut pod.pod.spec {
-                spec.node_name = Some(eviction.to.clone());
-            }
         }
     }
     next

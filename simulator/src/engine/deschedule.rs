@@ -223,9 +223,6 @@ fn snapshot(world: &World<'_, '_>, listed: &[bool]) -> (ClusterSnapshot, BTreeMa
         let spec = &trace.workloads[w];
         let name = pod_name(prepared, pod);
         let uid = pod.uid.to_string();
-        let mut object = prepared.templates[w].clone();
-        object.metadata.name = Some(name.clone());
-        object.metadata.uid = Some(uid.clone());
         let owner = match spec.kind {
             Kind::DaemonSet => Owner::DaemonSet(spec.name.clone()),
             _ => Owner::Workload(workload_ref(spec)),
@@ -238,7 +235,7 @@ fn snapshot(world: &World<'_, '_>, listed: &[bool]) -> (ClusterSnapshot, BTreeMa
         listed_requests[node as usize] += spec.requests;
         ids.insert(uid.clone(), id);
         pods.push(PodState {
-            pod: object,
+            pod: prepared.kept_templates[w].clone(),
             key: PodKey {
                 namespace: spec.namespace.clone(),
                 name,

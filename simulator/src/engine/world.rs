@@ -4,6 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Node, Pod as K8sPod};
 use tidal_core::resources::Resources;
+use tidal_descheduler::model::KeptPod;
+use tidal_descheduler::slim::{SlimNode, SlimPod};
 
 use super::Options;
 use super::deschedule::Descheduling;
@@ -25,8 +27,11 @@ pub const EPOCH_SECONDS: u64 = 1_767_571_200; // 2026-01-05T00:00:00Z
 pub struct Prepared<'t> {
     pub trace: &'t Trace,
     pub options: Options,
-    pub nodes: Vec<Node>,
+    /// The nodes as the descheduler lists them.
+    pub nodes: Vec<SlimNode>,
     pub templates: Vec<K8sPod>,
+    /// What the descheduler keeps of each template's pods.
+    pub kept_templates: Vec<KeptPod>,
     pub eligibility: Eligibility,
     pub requests: Vec<PodRequests>,
     pub zones: Vec<Option<String>>,
@@ -71,7 +76,11 @@ impl<'t> Prepared<'t> {
                 .iter()
                 .map(|n| n.labels.get("topology.kubernetes.io/zone").cloned())
                 .collect(),
-            nodes,
+            nodes: nodes.iter().map(SlimNode::from).collect(),
+            kept_templates: templates
+                .iter()
+                .map(|t| KeptPod::from(SlimPod::from(t)))
+                .collect(),
             templates,
             eligibility,
             windows: Windows::for_step(trace.step),

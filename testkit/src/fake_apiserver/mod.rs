@@ -1,7 +1,8 @@
 //! An in-process fake Kubernetes API server for tests.
 //!
 //! It answers kube-apiserver's HTTP/JSON protocol on loopback so that code under test talks to
-//! it through the real `kube` client: lists with label and field selectors, watches with
+//! it through the real `kube` client: lists with label and field selectors (in pages with `limit`
+//! and `continue`, each page read at the first one's resourceVersion), watches with
 //! resourceVersion resumption, bookmarks and 410 Expired, streaming lists
 //! (`sendInitialEvents`), create/get/replace/patch/delete with real `Status` errors, the status
 //! subresource, `pods/binding` and `pods/eviction`. Objects live in one store under one cluster-wide
@@ -28,6 +29,7 @@
 
 mod discovery;
 mod eviction;
+mod paging;
 mod patch;
 mod resources;
 mod routes;
@@ -433,7 +435,7 @@ preferences: {{}}
     }
 
     /// Drops the change history, like an etcd compaction: a watch from any older
-    /// resourceVersion now gets `410 Expired`.
+    /// resourceVersion, or a list continued from an older page, now gets `410 Expired`.
     pub fn compact(&self) {
         self.shared.store.lock().compact();
     }

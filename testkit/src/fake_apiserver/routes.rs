@@ -7,6 +7,7 @@
 use super::Shared;
 use super::discovery::{self, Discovery};
 use super::eviction;
+use super::paging::{self, Continue};
 use super::patch::{self, PatchType};
 use super::resources;
 use super::selectors::{FieldSelector, LabelSelector, Selectors};
@@ -330,10 +331,18 @@ impl Call {
     fn list(&self, res: Res, namespace: Option<&str>) -> Result<Response, ApiError> {
         let selectors = self.selectors(res)?;
         let rv_match = self.param("resourceVersionMatch");
+        let limit = self.limit()?;
         if self.param("sendInitialEvents").is_some() {
             let cause = FieldCause::forbidden(
                 "sendInitialEvents",
                 "sendInitialEvents is forbidden for list",
+            );
+            return Err(list_options_invalid(vec![cause]));
+        }
+        if rv_match.is_some() && self.param("continue").is_some() {
+            let cause = FieldCause::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
             );
             return Err(list_options_invalid(vec![cause]));
         }
@@ -344,13 +353,13 @@ impl Call {
             );
             return Err(list_options_invalid(vec![cause]));
         }
-        if let Some(token) = self.param("continue") {
-            // This server never pages (every list is complete), so it never hands out a token.
-            return Err(ApiError::bad_request(format!(
-                "continue key is not valid: {token}"
-            )));
-        }
         let requested = self.resource_version()?;
+        let continued = self.param("continue").map(Continue::decode).transpose()?;
+        if continued.is_some() && requested.is_some_and(|rv| rv != 0) {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
         let store = self.shared.store.lock();
         let current = store.revision();
         match (requested, rv_match) {
@@ -372,13 +381,49 @@ impl Call {
             }
             _ => {}
         }
-        let items = store
-            .list(res, namespace)
+        // A continued list is read at the revision of its first page, like an etcd snapshot.
+        let (rv, start) = match &continued {
+            Some(token) => (token.rv, token.start.as_str()),
+            None => (current, ""),
+        };
+        let objects = store
+            .list_at(res, namespace, rv)
+            .map_err(|_| ApiError::expired(paging::EXPIRED))?;
+        let mut matching = objects
             .into_iter()
-            .filter(|obj| selectors.matches(res, obj))
-            .map(list_item)
-            .collect();
-        ok(&list_body(res, current, items))
+            .filter(|(key, obj)| key.as_str() >= start && selectors.matches(res, obj));
+        let page: Vec<(String, &Value)> = matching.by_ref().take(limit).collect();
+        let remaining = matching.count();
+        let mut body = list_body(
+            res,
+            rv,
+            page.iter().map(|(_, obj)| list_item(obj)).collect(),
+        );
+        if let Some((last, _)) = page.last().filter(|_| remaining > 0) {
+            let metadata = &mut body["metadata"];
+            metadata["continue"] = json!(Continue::after(rv, last).encode());
+            // The real server counts what is left only when no selector filters it.
+            if self.param("labelSelector").is_none() && self.param("fieldSelector").is_none() {
+                metadata["remainingItemCount"] = json!(remaining);
+            }
+        }
+        ok(&body)
+    }
+
+    /// `limit`: how many objects one page holds; absent, zero or negative is no limit.
+    fn limit(&self) -> Result<usize, ApiError> {
+        let Some(limit) = self.param("limit") else {
+            return Ok(usize::MAX);
+        };
+        let limit: i64 = limit.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid limit: strconv.ParseInt: parsing {limit:?}: invalid syntax"
+            ))
+        })?;
+        Ok(usize::try_from(limit)
+            .ok()
+            .filter(|&l| l > 0)
+            .unwrap_or(usize::MAX))
     }
 
     fn watch(&self, res: Res, namespace: Option<String>) -> Result<Response, ApiError> {

@@ -39,6 +39,10 @@ impl ObjectKey {
         }
     }
 
+    fn within(&self, res: Res, namespace: Option<&str>) -> bool {
+        std::ptr::eq(self.res, res) && namespace.is_none_or(|ns| self.namespace == ns)
+    }
+
     fn of(res: Res, obj: &Value) -> Self {
         Self::new(
             res,
@@ -97,6 +101,18 @@ pub(crate) struct Store {
     /// Changes at or below this revision are no longer in `history`.
     compacted: u64,
     changes: broadcast::Sender<Arc<Change>>,
+}
+
+/// Objects by etcd key (`namespace/name`), which orders `a-b/x` before `a/x`.
+fn by_etcd_key<'a>(
+    objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Value)>,
+) -> Vec<(String, &'a Value)> {
+    let mut items: Vec<(String, &Value)> = objects
+        .into_iter()
+        .map(|(key, obj)| (format!("{}/{}", key.namespace, key.name), obj))
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items
 }
 
 pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -278,16 +294,41 @@ impl Store {
 
     /// Objects of `res` (in `namespace`, if given), in etcd key order (`namespace/name`).
     pub fn list(&self, res: Res, namespace: Option<&str>) -> Vec<&Value> {
-        let mut items: Vec<(String, &Value)> = self
+        let objects = self
             .objects
             .iter()
-            .filter(|(key, _)| {
-                std::ptr::eq(key.res, res) && namespace.is_none_or(|ns| key.namespace == ns)
-            })
-            .map(|(key, obj)| (format!("{}/{}", key.namespace, key.name), obj))
+            .filter(|(key, _)| key.within(res, namespace));
+        by_etcd_key(objects)
+            .into_iter()
+            .map(|(_, obj)| obj)
+            .collect()
+    }
+
+    /// [`Self::list`] as it stood at revision `rv`, with each object's etcd key, or
+    /// `Err(compacted revision)` when the changes since `rv` are no longer kept.
+    pub fn list_at(
+        &self,
+        res: Res,
+        namespace: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<(String, &Value)>, u64> {
+        if rv < self.compacted {
+            return Err(self.compacted);
+        }
+        let mut objects: BTreeMap<&ObjectKey, &Value> = self
+            .objects
+            .iter()
+            .filter(|(key, _)| key.within(res, namespace))
             .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
-        items.into_iter().map(|(_, obj)| obj).collect()
+        // Undoes the later changes, newest first.
+        let later = self.history.iter().rev().take_while(|c| c.rv > rv);
+        for change in later.filter(|c| c.key.within(res, namespace)) {
+            match &change.previous {
+                Some(previous) => objects.insert(&change.key, previous),
+                None => objects.remove(&change.key),
+            };
+        }
+        Ok(by_etcd_key(objects))
     }
 
     /// The changes after `rv`, or `Err(compacted revision)` when some of them are gone.
