@@ -113,30 +113,48 @@ pub trait PodResourceFields {
     fn overhead(&self) -> Option<&ResourceList>;
 }
 
-impl PodResourceFields for Pod {
-    fn containers(&self) -> impl Iterator<Item = Option<&ResourceRequirements>> {
-        let containers = self.spec.iter().flat_map(|s| &s.containers);
-        containers.map(|c| c.resources.as_ref())
-    }
+/// Implements [`PodResourceFields`] for a pod type whose `spec: Option<_>` has k8s-openapi's
+/// field names and types (`containers`, `init_containers`, `resources`, `overhead`): the full
+/// `Pod`, or a slim copy of it. The caller depends on `k8s_openapi`.
+#[macro_export]
+macro_rules! impl_pod_resource_fields {
+    ($pod:ty) => {
+        impl $crate::resources::PodResourceFields for $pod {
+            fn containers(
+                &self,
+            ) -> impl Iterator<Item = Option<&::k8s_openapi::api::core::v1::ResourceRequirements>>
+            {
+                let containers = self.spec.iter().flat_map(|s| &s.containers);
+                containers.map(|c| c.resources.as_ref())
+            }
 
-    fn init_containers(
-        &self,
-    ) -> impl Iterator<Item = (Option<&ResourceRequirements>, Option<&str>)> {
-        let containers = self
-            .spec
-            .iter()
-            .flat_map(|s| s.init_containers.iter().flatten());
-        containers.map(|c| (c.resources.as_ref(), c.restart_policy.as_deref()))
-    }
+            fn init_containers(
+                &self,
+            ) -> impl Iterator<
+                Item = (
+                    Option<&::k8s_openapi::api::core::v1::ResourceRequirements>,
+                    Option<&str>,
+                ),
+            > {
+                let containers = self
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.init_containers.iter().flatten());
+                containers.map(|c| (c.resources.as_ref(), c.restart_policy.as_deref()))
+            }
 
-    fn pod_level(&self) -> Option<&ResourceRequirements> {
-        self.spec.as_ref()?.resources.as_ref()
-    }
+            fn pod_level(&self) -> Option<&::k8s_openapi::api::core::v1::ResourceRequirements> {
+                self.spec.as_ref()?.resources.as_ref()
+            }
 
-    fn overhead(&self) -> Option<&ResourceList> {
-        self.spec.as_ref()?.overhead.as_ref()
-    }
+            fn overhead(&self) -> Option<&$crate::resources::ResourceList> {
+                self.spec.as_ref()?.overhead.as_ref()
+            }
+        }
+    };
 }
+
+impl_pod_resource_fields!(Pod);
 
 /// The pod's effective requests, as kube-scheduler's `NodeResourcesFit`
 /// filter computes them (`PodRequests` in k8s 1.33, pod-level resources on):

@@ -142,7 +142,7 @@ async fn allocation_matches_opencost_to_the_cent() -> TestResult {
 
 async fn allocation_on(prom: &Tsdb) -> TestResult {
     let config = config(Duration::from_secs(7200));
-    let r = report(&prom, &config).await?;
+    let r = report(prom, &config).await?;
     let a = &r.allocation;
     // 120 one-minute steps, each costed at its end; hours per step:
     let h = 1.0 / 60.0;
@@ -301,7 +301,7 @@ async fn allocation_on(prom: &Tsdb) -> TestResult {
     assert!(render::render(&r, Format::Html, 10)?.contains("<svg"));
 
     // A window longer than the data: a warning, and costs for the covered part only.
-    let long = report(&prom, &config_with_window(3)).await?;
+    let long = report(prom, &config_with_window(3)).await?;
     assert!(
         long.warnings
             .iter()
@@ -318,7 +318,7 @@ async fn allocation_on(prom: &Tsdb) -> TestResult {
 
     // A window far beyond the data (`--window 1000y`) is clipped to where the data starts
     // before anything is pulled: the same costs, for a few dozen queries more.
-    let huge = report(&prom, &config_with_window(1000 * 365 * 24)).await?;
+    let huge = report(prom, &config_with_window(1000 * 365 * 24)).await?;
     assert!(
         huge.warnings
             .iter()

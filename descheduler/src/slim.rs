@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
-use tidal_core::resources::{PodResourceFields, ResourceList};
+use tidal_core::resources::ResourceList;
 
 use crate::model::KeptPod;
 
@@ -173,30 +173,7 @@ pub struct SlimPodStatus {
     pub qos_class: Option<String>,
 }
 
-impl PodResourceFields for SlimPod {
-    fn containers(&self) -> impl Iterator<Item = Option<&ResourceRequirements>> {
-        let containers = self.spec.iter().flat_map(|s| &s.containers);
-        containers.map(|c| c.resources.as_ref())
-    }
-
-    fn init_containers(
-        &self,
-    ) -> impl Iterator<Item = (Option<&ResourceRequirements>, Option<&str>)> {
-        let containers = self
-            .spec
-            .iter()
-            .flat_map(|s| s.init_containers.iter().flatten());
-        containers.map(|c| (c.resources.as_ref(), c.restart_policy.as_deref()))
-    }
-
-    fn pod_level(&self) -> Option<&ResourceRequirements> {
-        self.spec.as_ref()?.resources.as_ref()
-    }
-
-    fn overhead(&self) -> Option<&ResourceList> {
-        self.spec.as_ref()?.overhead.as_ref()
-    }
-}
+tidal_core::impl_pod_resource_fields!(SlimPod);
 
 impl From<SlimPod> for KeptPod {
     fn from(pod: SlimPod) -> Self {
