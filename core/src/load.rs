@@ -175,13 +175,18 @@ impl Problem {
 
     /// What is wrong with a sample of `figure`, judged at `now`; `None` if nothing.
     fn of(figure: Figure, sample: &Sample, now: SystemTime) -> Option<Self> {
+        Self::judge(sample, figure.absolute_bound(), now)
+    }
+
+    /// What is wrong with a sample that may not exceed `bound`, judged at `now`.
+    pub(crate) fn judge(sample: &Sample, bound: f64, now: SystemTime) -> Option<Self> {
         let value = sample.value;
         let stamp = sample.timestamp;
         if !value.is_finite() {
             Some(Problem::NotFinite)
         } else if value < 0.0 {
             Some(Problem::Negative)
-        } else if value > figure.absolute_bound() {
+        } else if value > bound {
             Some(Problem::Implausible)
         } else if !(stamp.is_finite() && stamp > 0.0) {
             Some(Problem::BadTimestamp)

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::join;
 use serde::{Deserialize, Serialize};
 
+use crate::load::{MAX_CPU_CORES, MAX_MEMORY_BYTES, Problem};
 use crate::node_identity::strip_port;
 use crate::prometheus::{PrometheusClient, PrometheusError, Sample, sample_time};
 
@@ -171,29 +172,34 @@ pub fn decode_sustained(
     node_label: &str,
     cpu: &[Sample],
     memory: &[Sample],
+    now: SystemTime,
 ) -> Decoded<String, SustainedLoad> {
     let key = |s: &Sample| s.labels.get(node_label).map(|v| strip_port(v).to_string());
-    pair_up(highest_by(cpu, key), highest_by(memory, key), |c, m| {
-        SustainedLoad {
-            cpu_cores: c.1,
-            memory_bytes: m.1,
-            sampled_at: sample_time(c.0.min(m.0)),
-        }
+    let cpu = highest_by(cpu, key, MAX_CPU_CORES, now);
+    let memory = highest_by(memory, key, MAX_MEMORY_BYTES, now);
+    pair_up(cpu, memory, |c, m| SustainedLoad {
+        cpu_cores: c.1,
+        memory_bytes: m.1,
+        sampled_at: sample_time(c.0.min(m.0)),
     })
 }
 
 /// Pod usage by `(namespace, pod)`, from the answers to the CPU and memory queries.
-pub fn decode_pod_usage(cpu: &[Sample], memory: &[Sample]) -> Decoded<(String, String), PodUsage> {
+pub fn decode_pod_usage(
+    cpu: &[Sample],
+    memory: &[Sample],
+    now: SystemTime,
+) -> Decoded<(String, String), PodUsage> {
     let key = |s: &Sample| {
         let namespace = s.labels.get("namespace")?;
         let pod = s.labels.get("pod")?;
         Some((namespace.clone(), pod.clone()))
     };
-    pair_up(highest_by(cpu, key), highest_by(memory, key), |c, m| {
-        PodUsage {
-            cpu_cores: c.1,
-            memory_bytes: m.1,
-        }
+    let cpu = highest_by(cpu, key, MAX_CPU_CORES, now);
+    let memory = highest_by(memory, key, MAX_MEMORY_BYTES, now);
+    pair_up(cpu, memory, |c, m| PodUsage {
+        cpu_cores: c.1,
+        memory_bytes: m.1,
     })
 }
 
@@ -207,7 +213,7 @@ pub async fn fetch_sustained(
 ) -> Result<HashMap<String, SustainedLoad>, PrometheusError> {
     let [cpu, memory] = config.render(node_label);
     let (cpu, memory) = query_pair(client, &cpu, &memory).await?;
-    let decoded = decode_sustained(node_label, &cpu, &memory);
+    let decoded = decode_sustained(node_label, &cpu, &memory, SystemTime::now());
     if !decoded.incomplete.is_empty() {
         tracing::warn!(
             nodes = ?decoded.incomplete,
@@ -224,7 +230,7 @@ pub async fn fetch_pod_usage(
     config: &PodUsageConfig,
 ) -> Result<HashMap<(String, String), PodUsage>, PrometheusError> {
     let (cpu, memory) = query_pair(client, &config.queries.cpu, &config.queries.memory).await?;
-    let decoded = decode_pod_usage(&cpu, &memory);
+    let decoded = decode_pod_usage(&cpu, &memory, SystemTime::now());
     if !decoded.incomplete.is_empty() {
         let pods: Vec<String> = decoded
             .incomplete
@@ -250,13 +256,18 @@ async fn query_pair(
 }
 
 /// `(timestamp, value)` per key, keeping the highest valid value of each key.
+/// The highest plausible sample per key: NaN, infinite, negative, above `bound`, future- or
+/// badly stamped samples are left out, as the extender leaves them out of its load (a bogus
+/// figure must not make a node hot, or a pod worth moving).
 fn highest_by<K: Eq + Hash>(
     samples: &[Sample],
     key: impl Fn(&Sample) -> Option<K>,
+    bound: f64,
+    now: SystemTime,
 ) -> HashMap<K, (f64, f64)> {
     let mut out: HashMap<K, (f64, f64)> = HashMap::new();
     for sample in samples {
-        if !(sample.value.is_finite() && sample.value >= 0.0) {
+        if Problem::judge(sample, bound, now).is_some() {
             continue;
         }
         let Some(k) = key(sample) else {
@@ -324,6 +335,11 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     const AT: f64 = 1_700_000_000.0;
+
+    /// A minute after the samples.
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_060)
+    }
 
     fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
         Sample {
@@ -425,7 +441,7 @@ mod tests {
     fn sustained_keys_by_identity_without_port() {
         let cpu = [node("10.0.0.1:9100", 3.6), node("node-b", 0.5)];
         let memory = [node("10.0.0.1:9100", 8e9), node("node-b", 1e9)];
-        let d = decode_sustained("instance", &cpu, &memory);
+        let d = decode_sustained("instance", &cpu, &memory, now());
         assert!(d.incomplete.is_empty());
         assert_eq!(d.values.len(), 2);
         let a = d.values["10.0.0.1"];
@@ -456,7 +472,7 @@ mod tests {
             node("10.0.0.4:9100", 1.0),
             node("10.0.0.5:9100", 1.0),
         ];
-        let d = decode_sustained("instance", &cpu, &memory);
+        let d = decode_sustained("instance", &cpu, &memory, now());
         let a = d.values["10.0.0.1"];
         assert_eq!((a.cpu_cores, a.memory_bytes), (2.0, 7.0));
         assert_eq!(d.values["10.0.0.5"].cpu_cores, 0.0, "0 is a real figure");
@@ -469,15 +485,24 @@ mod tests {
     fn sustained_takes_the_older_sample_time() {
         let mut cpu = node("n", 1.0);
         cpu.timestamp = AT - 30.0;
-        let d = decode_sustained("instance", &[cpu], &[node("n", 1.0)]);
+        let d = decode_sustained("instance", &[cpu], &[node("n", 1.0)], now());
         assert_eq!(
             d.values["n"].sampled_at,
             UNIX_EPOCH + Duration::from_secs(1_700_000_000 - 30)
         );
         let mut bad = node("m", 1.0);
         bad.timestamp = -5.0;
-        let d = decode_sustained("instance", &[bad], &[node("m", 1.0)]);
-        assert_eq!(d.values["m"].sampled_at, UNIX_EPOCH);
+        let d = decode_sustained("instance", &[bad], &[node("m", 1.0)], now());
+        assert!(
+            !d.values.contains_key("m"),
+            "a sample at no time is left out"
+        );
+        let mut future = node("f", 1.0);
+        future.timestamp = AT + 3600.0;
+        let mut absurd = node("f", 1e308);
+        absurd.timestamp = AT;
+        let d = decode_sustained("instance", &[future, absurd], &[node("f", 1.0)], now());
+        assert!(!d.values.contains_key("f"), "{:?}", d.values);
     }
 
     #[test]
@@ -496,7 +521,7 @@ mod tests {
             pod("kube-system", "memory-only", 1e8),
             sample(&[("namespace", "shop")], 1.0),
         ];
-        let d = decode_pod_usage(&cpu, &memory);
+        let d = decode_pod_usage(&cpu, &memory, now());
         let key = |ns: &str, p: &str| (ns.to_string(), p.to_string());
         assert_eq!(
             d.values[&key("shop", "web-0")],
@@ -523,7 +548,7 @@ mod tests {
         // or per scrape job; the higher figure is the safe side.
         let cpu = [pod("a", "p", 0.2), pod("a", "p", 0.7), pod("a", "p", -0.1)];
         let memory = [pod("a", "p", 9.0), pod("a", "p", 3.0)];
-        let d = decode_pod_usage(&cpu, &memory);
+        let d = decode_pod_usage(&cpu, &memory, now());
         let usage = d.values[&("a".to_string(), "p".to_string())];
         assert_eq!((usage.cpu_cores, usage.memory_bytes), (0.7, 9.0));
     }

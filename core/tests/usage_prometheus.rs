@@ -171,7 +171,7 @@ async fn pod_usage_on(store: &Tsdb) -> TestResult {
             None,
         )
         .await?;
-    let naive = decode_pod_usage(&naive_cpu, &naive_memory).values;
+    let naive = decode_pod_usage(&naive_cpu, &naive_memory, SystemTime::now()).values;
     assert_close("unfiltered web-0 cpu", naive[&key("web-0")].cpu_cores, 1.1);
     assert_close(
         "unfiltered db-0 memory",
