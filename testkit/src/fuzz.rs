@@ -255,6 +255,7 @@ fn escape(key: &str) -> String {
 /// Removes the member or element at `path` (the root cannot be removed: it becomes null).
 fn remove(doc: &mut Value, path: &str) {
     let Some((parent, last)) = path.rsplit_once('/') else {
+        *doc = Value::Null;
         return;
     };
     match doc.pointer_mut(parent) {
@@ -269,9 +270,6 @@ fn remove(doc: &mut Value, path: &str) {
             }
         }
         _ => {}
-    }
-    if path.is_empty() {
-        *doc = Value::Null;
     }
 }
 
@@ -312,5 +310,7 @@ mod tests {
         let mut removed = doc.clone();
         remove(&mut removed, "/a~1b/1/~0");
         assert_eq!(removed, serde_json::json!({"a/b": [1, {}], "c": null}));
+        remove(&mut removed, "");
+        assert_eq!(removed, Value::Null);
     }
 }
