@@ -2,11 +2,17 @@
 //! max(request, usage) × its node's price per resource-hour; a node's idle cost is its
 //! capacity cost minus what its containers were charged. Efficiency is usage / request per
 //! resource, and the cost-weighted mean of both.
+//!
+//! Per container, the step sums come from the database ([`crate::summary`]); per step, cost by
+//! namespace is its charged cores and bytes at the namespace's mean price over the window
+//! (exact unless a namespace's pods ran on nodes of different prices at different times, and
+//! the window's totals are exact either way).
 
 use std::collections::BTreeMap;
 
 use crate::prices::{GIB, NodePrice, PriceConfig};
-use crate::{ContainerData, ContainerKey, Dataset, Owners, Timeline, value};
+use crate::summary::{ContainerTotals, Owner, owner};
+use crate::{ContainerKey, Owners, Summary, Timeline, value};
 
 /// Resource-hours and their costs; sums of these are sums of rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -86,25 +92,25 @@ pub struct Workload {
 /// Resolves a pod's workload: ReplicaSet → Deployment and Job → CronJob when kube-state-metrics
 /// knows the owner; a pod without a controller is its own workload.
 pub fn workload(owners: &Owners, namespace: &str, pod: &str) -> Workload {
-    let key = |name: &str| (namespace.to_string(), name.to_string());
-    let (kind, name) = match owners.pods.get(&key(pod)) {
-        Some((kind, name)) if kind != "<none>" && !kind.is_empty() => {
-            let parent = match kind.as_str() {
-                "ReplicaSet" => owners.replica_sets.get(&key(name)),
-                "Job" => owners.jobs.get(&key(name)),
-                _ => None,
-            };
-            match parent {
-                Some((pk, pn)) if pk != "<none>" && !pk.is_empty() => (pk.clone(), pn.clone()),
-                _ => (kind.clone(), name.clone()),
-            }
-        }
-        _ => ("Pod".to_string(), pod.to_string()),
+    owner_workload(owners, &owner(owners, namespace, pod))
+}
+
+/// The workload a pod owner belongs to (a ReplicaSet's Deployment, a Job's CronJob).
+pub fn owner_workload(owners: &Owners, owner: &Owner) -> Workload {
+    let key = (owner.namespace.clone(), owner.name.clone());
+    let parent = match owner.kind.as_str() {
+        "ReplicaSet" => owners.replica_sets.get(&key),
+        "Job" => owners.jobs.get(&key),
+        _ => None,
+    };
+    let (kind, name) = match parent {
+        Some((kind, name)) if kind != "<none>" && !kind.is_empty() => (kind, name),
+        _ => (&owner.kind, &owner.name),
     };
     Workload {
-        namespace: namespace.to_string(),
-        kind,
-        name,
+        namespace: owner.namespace.clone(),
+        kind: kind.clone(),
+        name: name.clone(),
     }
 }
 
@@ -187,120 +193,48 @@ pub struct Totals {
 }
 
 /// Costs every container and node of `data`.
-pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
+pub fn allocate(data: &Summary, prices: &PriceConfig) -> Allocation {
     let tl = data.timeline;
     let mut warnings = Vec::new();
     let mut nodes: BTreeMap<&str, NodeCost> = BTreeMap::new();
+    let mut idle = vec![0.0; tl.steps];
     for node in &data.nodes {
-        let cores = last_value(&node.cpu_cores);
-        let bytes = last_value(&node.memory_bytes);
-        let labels = node.labels.clone().unwrap_or_default();
-        let price = prices.node_price(&labels, cores, bytes);
-        if price.source.starts_with("default (") || price.source.starts_with("default spot (") {
+        let cost = node_cost(node, tl, prices, &mut idle);
+        if cost.price.source.starts_with("default (")
+            || cost.price.source.starts_with("default spot (")
+        {
             warnings.push(format!(
                 "node {} is priced at the default per-resource prices: {}; add its type under cost.prices.instance_types",
-                node.name, price.source
+                node.name, cost.price.source
             ));
         }
-        let mut cost = NodeCost {
-            name: node.name.clone(),
-            price,
-            hours: 0.0,
-            cpu_core_hours: 0.0,
-            memory_gib_hours: 0.0,
-            cpu_cost: 0.0,
-            memory_cost: 0.0,
-            allocated: Usage::default(),
-        };
-        for i in 0..tl.steps {
-            let (Some(c), Some(m)) = (value(&node.cpu_cores, i), value(&node.memory_bytes, i))
-            else {
-                continue;
-            };
-            cost.hours += tl.step_hours();
-            cost.cpu_core_hours += c * tl.step_hours();
-            cost.memory_gib_hours += m / GIB * tl.step_hours();
-        }
-        cost.cpu_cost = cost.cpu_core_hours * cost.price.cpu_core_hour;
-        cost.memory_cost = cost.memory_gib_hours * cost.price.memory_gib_hour;
         nodes.insert(&node.name, cost);
     }
     let fallback = prices.node_price(&BTreeMap::new(), 0.0, 0.0);
-    let node_steps: BTreeMap<&str, Vec<f64>> = data
-        .nodes
-        .iter()
-        .map(|n| {
-            let price = &nodes[n.name.as_str()].price;
-            let per_step = (0..tl.steps)
-                .map(|i| {
-                    let c = value(&n.cpu_cores, i).unwrap_or(0.0);
-                    let m = value(&n.memory_bytes, i).unwrap_or(0.0);
-                    (c * price.cpu_core_hour + m / GIB * price.memory_gib_hour) * tl.step_hours()
-                })
-                .collect();
-            (n.name.as_str(), per_step)
-        })
-        .collect();
-    let mut over_time = OverTime {
-        namespaces: BTreeMap::new(),
-        idle: vec![0.0; tl.steps],
-        used_cores: vec![0.0; tl.steps],
-        used_gib: vec![0.0; tl.steps],
-        workload_used_cores: BTreeMap::new(),
-    };
-    for per_step in node_steps.values() {
-        for (idle, cost) in over_time.idle.iter_mut().zip(per_step) {
-            *idle += cost;
-        }
-    }
     let mut unattributed = Usage::default();
     let mut unknown_nodes: BTreeMap<String, usize> = BTreeMap::new();
     let mut containers = Vec::with_capacity(data.containers.len());
     for c in &data.containers {
-        let workload = workload(&data.owners, &c.key.namespace, &c.key.pod);
         let node = c.node.as_deref().and_then(|n| nodes.get_mut(n));
-        let price = node.as_ref().map_or(&fallback, |n| &n.price).clone();
-        let on_a_node = node.is_some();
-        let ns_track = over_time
-            .namespaces
-            .entry(c.key.namespace.clone())
-            .or_insert_with(|| vec![0.0; tl.steps]);
-        let wl_track = over_time
-            .workload_used_cores
-            .entry(workload.clone())
-            .or_insert_with(|| vec![0.0; tl.steps]);
-        let mut usage = Usage::default();
-        for i in 0..tl.steps {
-            let Some(step) = charge(c, i, tl, &price) else {
-                continue;
-            };
-            usage += &step;
-            ns_track[i] += step.total_cost();
-            if on_a_node {
-                over_time.idle[i] -= step.total_cost();
-            }
-            over_time.used_cores[i] += step.cpu_core_hours_usage / tl.step_hours();
-            over_time.used_gib[i] += step.memory_gib_hours_usage / tl.step_hours();
-            wl_track[i] += step.cpu_core_hours_usage / tl.step_hours();
+        let price = node.as_ref().map_or(&fallback, |n| &n.price);
+        let usage = charge(c, tl, price);
+        if usage.running_hours <= 0.0 {
+            continue;
         }
         match node {
             Some(n) => n.allocated += &usage,
             None => {
-                if usage.running_hours > 0.0 {
-                    unattributed += &usage;
-                    let name = c.node.clone().unwrap_or_else(|| "(unknown)".to_string());
-                    *unknown_nodes.entry(name).or_default() += 1;
-                }
+                unattributed += &usage;
+                let name = c.node.clone().unwrap_or_else(|| "(unknown)".to_string());
+                *unknown_nodes.entry(name).or_default() += 1;
             }
         }
-        if usage.running_hours > 0.0 {
-            containers.push(ContainerCost {
-                key: c.key.clone(),
-                node: c.node.clone(),
-                workload,
-                usage,
-            });
-        }
+        containers.push(ContainerCost {
+            key: c.key.clone(),
+            node: c.node.clone(),
+            workload: workload(&data.owners, &c.key.namespace, &c.key.pod),
+            usage,
+        });
     }
     // Unattributed containers are not on any node's bill, so not in idle either.
     if unattributed.total_cost() > 0.0 {
@@ -311,6 +245,7 @@ pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
             unattributed.total_cost()
         ));
     }
+    let over_time = over_time(data, &containers, idle);
     containers.sort_by(|a, b| b.usage.total_cost().total_cmp(&a.usage.total_cost()));
     let workloads = group(&containers, |c| c.workload.clone());
     let namespaces = group(&containers, |c| c.workload.namespace.clone());
@@ -337,28 +272,117 @@ pub fn allocate(data: &Dataset, prices: &PriceConfig) -> Allocation {
     }
 }
 
-/// One step of one container: nothing if it did not run.
-fn charge(c: &ContainerData, i: usize, tl: Timeline, price: &NodePrice) -> Option<Usage> {
-    if !c.runs_at(i) {
-        return None;
-    }
+/// A node's bill over the window; adds its cost per step to `per_step`.
+fn node_cost(
+    node: &crate::NodeData,
+    tl: Timeline,
+    prices: &PriceConfig,
+    per_step: &mut [f64],
+) -> NodeCost {
+    let cores = last_value(&node.cpu_cores);
+    let bytes = last_value(&node.memory_bytes);
+    let labels = node.labels.clone().unwrap_or_default();
+    let price = prices.node_price(&labels, cores, bytes);
     let h = tl.step_hours();
-    let get = |t: &[f64]| value(t, i).unwrap_or(0.0).max(0.0);
-    let (cpu_req, cpu_use) = (get(&c.cpu_request), get(&c.cpu_usage));
-    let (mem_req, mem_use) = (get(&c.memory_request) / GIB, get(&c.memory_usage) / GIB);
-    let cpu = cpu_req.max(cpu_use) * h;
-    let mem = mem_req.max(mem_use) * h;
-    Some(Usage {
-        running_hours: h,
-        cpu_core_hours_request: cpu_req * h,
-        cpu_core_hours_usage: cpu_use * h,
+    let (mut hours, mut core_hours, mut gib_hours) = (0.0, 0.0, 0.0);
+    for (i, cost) in per_step.iter_mut().enumerate() {
+        let (Some(c), Some(m)) = (value(&node.cpu_cores, i), value(&node.memory_bytes, i)) else {
+            continue;
+        };
+        hours += h;
+        core_hours += c * h;
+        gib_hours += m / GIB * h;
+        *cost += (c * price.cpu_core_hour + m / GIB * price.memory_gib_hour) * h;
+    }
+    NodeCost {
+        name: node.name.clone(),
+        cpu_cost: core_hours * price.cpu_core_hour,
+        memory_cost: gib_hours * price.memory_gib_hour,
+        price,
+        hours,
+        cpu_core_hours: core_hours,
+        memory_gib_hours: gib_hours,
+        allocated: Usage::default(),
+    }
+}
+
+/// A container's window at its node's prices.
+fn charge(c: &ContainerTotals, tl: Timeline, price: &NodePrice) -> Usage {
+    let h = tl.step_hours();
+    let cpu = c.cpu_charged * h;
+    let memory = c.memory_charged / GIB * h;
+    Usage {
+        running_hours: c.running_steps * h,
+        cpu_core_hours_request: c.cpu_request * h,
+        cpu_core_hours_usage: c.cpu_usage * h,
         cpu_core_hours: cpu,
-        memory_gib_hours_request: mem_req * h,
-        memory_gib_hours_usage: mem_use * h,
-        memory_gib_hours: mem,
+        memory_gib_hours_request: c.memory_request / GIB * h,
+        memory_gib_hours_usage: c.memory_usage / GIB * h,
+        memory_gib_hours: memory,
         cpu_cost: cpu * price.cpu_core_hour,
-        memory_cost: mem * price.memory_gib_hour,
-    })
+        memory_cost: memory * price.memory_gib_hour,
+    }
+}
+
+/// Per-step costs and usage; `idle` holds the nodes' cost per step, and loses what
+/// containers on known nodes were charged.
+fn over_time(data: &Summary, containers: &[ContainerCost], mut idle: Vec<f64>) -> OverTime {
+    let tl = data.timeline;
+    let h = tl.step_hours();
+    // Per namespace: what its charged core-hours and GiB-hours cost on average, and the share
+    // of its cost on known nodes (the rest is outside idle).
+    let known: std::collections::BTreeSet<&str> =
+        data.nodes.iter().map(|n| n.name.as_str()).collect();
+    let mut spent: BTreeMap<&str, (Usage, f64)> = BTreeMap::new();
+    for c in containers {
+        let entry = spent.entry(c.key.namespace.as_str()).or_default();
+        entry.0 += &c.usage;
+        if c.node.as_deref().is_some_and(|n| known.contains(n)) {
+            entry.1 += c.usage.total_cost();
+        }
+    }
+    let per = |cost: f64, amount: f64| if amount > 0.0 { cost / amount } else { 0.0 };
+    let mut namespaces = BTreeMap::new();
+    for (ns, (cpu, memory)) in &data.steps.namespace_charged {
+        let Some((usage, on_nodes)) = spent.get(ns.as_str()) else {
+            continue;
+        };
+        let cpu_price = per(usage.cpu_cost, usage.cpu_core_hours);
+        let gib_price = per(usage.memory_cost, usage.memory_gib_hours);
+        let attributed = per(*on_nodes, usage.total_cost());
+        let track: Vec<f64> = (0..tl.steps)
+            .map(|i| {
+                let cores = value(cpu, i).unwrap_or(0.0);
+                let gib = value(memory, i).unwrap_or(0.0) / GIB;
+                (cores * cpu_price + gib * gib_price) * h
+            })
+            .collect();
+        for (idle, cost) in idle.iter_mut().zip(&track) {
+            *idle -= cost * attributed;
+        }
+        namespaces.insert(ns.clone(), track);
+    }
+    let zeroed = |track: &[f64], scale: f64| -> Vec<f64> {
+        (0..tl.steps)
+            .map(|i| value(track, i).unwrap_or(0.0) * scale)
+            .collect()
+    };
+    let mut workload_used_cores: BTreeMap<Workload, Vec<f64>> = BTreeMap::new();
+    for (owner, cores) in &data.steps.owner_used_cores {
+        let track = workload_used_cores
+            .entry(owner_workload(&data.owners, owner))
+            .or_insert_with(|| vec![0.0; tl.steps]);
+        for (sum, v) in track.iter_mut().zip(zeroed(cores, 1.0)) {
+            *sum += v;
+        }
+    }
+    OverTime {
+        namespaces,
+        idle,
+        used_cores: zeroed(&data.steps.used_cores, 1.0),
+        used_gib: zeroed(&data.steps.used_bytes, 1.0 / GIB),
+        workload_used_cores,
+    }
 }
 
 /// The distinct `(namespace, pod)` pairs of a group.

@@ -1,10 +1,12 @@
 //! FinOps cost reports compatible with OpenCost's allocation model.
 //!
-//! The pipeline is [`fetch`] (Prometheus → [`Dataset`]) then pure steps over the dataset:
-//! [`allocate`] (cost = max(request, usage) × price per resource-hour, per container, workload,
-//! namespace and node, with idle = node cost − allocated), [`rightsize`] (requests from usage
-//! percentiles) and [`prescale`] (static-peak versus planned capacity), then [`render`].
-//! Money stays in `f64` until rendering rounds it.
+//! The pipeline is [`fetch`] (Prometheus aggregates → [`Summary`]) then pure steps over the
+//! summary: [`allocate`] (cost = max(request, usage) × price per resource-hour, per container,
+//! workload, namespace and node, with idle = node cost − allocated), [`rightsize`] (requests
+//! from usage percentiles) and [`prescale`] (static-peak versus planned capacity), then
+//! [`render`]. Money stays in `f64` until rendering rounds it. [`fetch::per_step`] pulls the
+//! per-step [`Dataset`] instead, for the simulator's replay; [`Summary::from_dataset`] reduces
+//! it as the database does.
 
 pub mod allocate;
 pub mod fetch;
@@ -12,6 +14,7 @@ pub mod prescale;
 pub mod prices;
 pub mod render;
 pub mod rightsize;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use prices::{NodePrice, PriceConfig};
 pub use rightsize::RightsizeConfig;
+pub use summary::Summary;
 
 /// The `cost:` config section.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -113,7 +117,7 @@ pub(crate) fn value(track: &[f64], i: usize) -> Option<f64> {
     track.get(i).copied().filter(|v| !v.is_nan())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContainerKey {
     pub namespace: String,
     pub pod: String,
@@ -192,7 +196,7 @@ pub struct Owners {
     pub jobs: BTreeMap<(String, String), (String, String)>,
 }
 
-/// Everything the pure steps need, as fetched.
+/// Every container's and node's series over the window, step by step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub timeline: Timeline,
@@ -218,7 +222,7 @@ pub struct Report {
 }
 
 /// The pure part of a report, from fetched data.
-pub fn build_report(data: &Dataset, config: &CostConfig) -> Report {
+pub fn build_report(data: &Summary, config: &CostConfig) -> Report {
     let allocation = allocate::allocate(data, &config.prices);
     let rightsizing = rightsize::recommend(data, &allocation, &config.rightsizing, &config.prices);
     let prescale = prescale::from_allocation(&allocation, data.timeline, config.top);

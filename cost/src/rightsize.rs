@@ -1,6 +1,11 @@
 //! Request right-sizing per workload container: recommended requests from usage percentiles
-//! (pooled over the workload's replicas) times a margin, the monthly saving that would have
-//! made at the same usage under max(request, usage) costing, and flagged risks.
+//! (each replica's in its busiest day, the highest of the replicas') times a margin, the
+//! monthly saving that would have made at the same usage under max(request, usage) costing,
+//! and flagged risks.
+//!
+//! The saving prices each replica's window at max(recommendation × its running steps, its
+//! usage): exact while usage stays under the recommendation, which the percentile and margin
+//! make the common case (always, for memory at its default percentile of 1: the peak).
 
 use std::collections::BTreeMap;
 
@@ -8,15 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::{Allocation, Workload, workload};
 use crate::prices::{GIB, HOURS_PER_MONTH, PriceConfig};
-use crate::{ContainerData, ContainerKey, Dataset, value};
+use crate::summary::ContainerTotals;
+use crate::{ContainerKey, Summary};
 
 /// The `cost.rightsizing` config section.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RightsizeConfig {
-    /// Usage percentile (0..=1) the CPU request should cover; 1 is the maximum.
+    /// Usage percentile (0..=1) the CPU request should cover in the busiest day; 1 is the
+    /// maximum.
     pub cpu_percentile: f64,
-    /// Percentile of the per-step memory peaks; 1 (the maximum) because memory is not elastic.
+    /// Percentile of the per-step memory peaks in the busiest day; 1 (the maximum) because
+    /// memory is not elastic.
     pub memory_percentile: f64,
     /// Headroom added on top of the percentile, as a fraction.
     pub cpu_margin: f64,
@@ -78,7 +86,7 @@ pub struct Recommendation {
     pub container: String,
     /// Average replicas running over the window.
     pub replicas: f64,
-    /// Current per-replica requests (the latest seen); `None` when unset.
+    /// Current per-replica requests (the highest of the replicas' latest); `None` when unset.
     pub cpu_request: Option<f64>,
     pub memory_request: Option<f64>,
     pub memory_limit: Option<f64>,
@@ -98,25 +106,15 @@ impl Recommendation {
     }
 }
 
-/// Nearest-rank percentile (`q` in (0, 1]) of unsorted samples; `None` when there are none.
-pub fn percentile(samples: &mut [f64], q: f64) -> Option<f64> {
-    if samples.is_empty() {
-        return None;
-    }
-    samples.sort_by(f64::total_cmp);
-    let rank = (q * samples.len() as f64).ceil().max(1.0) as usize;
-    samples.get(rank.min(samples.len()) - 1).copied()
-}
-
 /// One recommendation per workload container that ran, sorted by saving, highest first.
 pub fn recommend(
-    data: &Dataset,
+    data: &Summary,
     allocation: &Allocation,
     config: &RightsizeConfig,
     prices: &PriceConfig,
 ) -> Vec<Recommendation> {
     let unit_prices = paid_unit_prices(allocation, prices);
-    let mut specs: BTreeMap<(Workload, &str), Vec<&ContainerData>> = BTreeMap::new();
+    let mut specs: BTreeMap<(Workload, &str), Vec<&ContainerTotals>> = BTreeMap::new();
     for c in &data.containers {
         let w = workload(&data.owners, &c.key.namespace, &c.key.pod);
         specs.entry((w, &c.key.container)).or_default().push(c);
@@ -132,7 +130,6 @@ pub fn recommend(
                 .unwrap_or((prices.cpu_core_hour, prices.memory_gib_hour));
             let spec = Spec {
                 replicas: &replicas,
-                steps: data.timeline.steps,
                 step_hours: data.timeline.step_hours(),
             };
             let prices = (cpu_price, mem_price);
@@ -164,31 +161,17 @@ fn paid_unit_prices(
 
 /// The replicas of one container of one workload.
 struct Spec<'a> {
-    replicas: &'a [&'a ContainerData],
-    steps: usize,
+    replicas: &'a [&'a ContainerTotals],
     step_hours: f64,
 }
 
 impl Spec<'_> {
-    fn running_steps(&self) -> impl Iterator<Item = (&ContainerData, usize)> + '_ {
-        self.replicas.iter().flat_map(move |c| {
-            (0..self.steps)
-                .filter(|&i| c.runs_at(i))
-                .map(move |i| (*c, i))
-        })
-    }
-
-    /// The newest request of any replica.
-    fn latest(&self, track: impl Fn(&ContainerData) -> &[f64]) -> Option<f64> {
-        (0..self.steps)
-            .rev()
-            .find_map(|i| {
-                self.replicas
-                    .iter()
-                    .filter_map(|c| value(track(c), i))
-                    .reduce(f64::max)
-            })
-            .filter(|v| *v > 0.0)
+    /// The highest of the replicas' values.
+    fn highest(&self, value: impl Fn(&ContainerTotals) -> Option<f64>) -> Option<f64> {
+        self.replicas
+            .iter()
+            .filter_map(|c| value(c))
+            .reduce(f64::max)
     }
 
     /// `prices`: what the workload paid per core-hour and per GiB-hour.
@@ -200,36 +183,23 @@ impl Spec<'_> {
         (cpu_price, mem_price): (f64, f64),
         window_hours: f64,
     ) -> Option<Recommendation> {
-        let mut cpu: Vec<f64> = Vec::new();
-        let mut mem: Vec<f64> = Vec::new();
-        let mut running = 0usize;
-        for (c, i) in self.running_steps() {
-            running += 1;
-            cpu.extend(value(&c.cpu_usage, i));
-            mem.extend(value(&c.memory_peak, i).or_else(|| value(&c.memory_usage, i)));
-        }
-        if running == 0 {
+        let running: f64 = self.replicas.iter().map(|c| c.running_steps).sum();
+        if running <= 0.0 {
             return None;
         }
-        let cpu_p = percentile(&mut cpu, config.cpu_percentile).unwrap_or(0.0);
-        let mem_p = percentile(&mut mem, config.memory_percentile).unwrap_or(0.0);
+        let cpu_p = self.highest(|c| c.cpu_percentile).unwrap_or(0.0);
+        let mem_p = self.highest(|c| c.memory_percentile).unwrap_or(0.0);
         let cpu_rec = (cpu_p * (1.0 + config.cpu_margin)).max(config.min_cpu_cores);
         let mem_rec = (mem_p * (1.0 + config.memory_margin)).max(config.min_memory_bytes);
-        let cpu_request = self.latest(|c| &c.cpu_request);
-        let memory_request = self.latest(|c| &c.memory_request);
-        let memory_limit = self
-            .replicas
-            .iter()
-            .filter_map(|c| c.memory_limit)
-            .reduce(f64::max);
-        // Re-cost the window with the recommended requests, step by step, at the same usage.
+        let positive = |v: Option<f64>| v.filter(|v| *v > 0.0);
+        let cpu_request = positive(self.highest(|c| c.latest_cpu_request));
+        let memory_request = positive(self.highest(|c| c.latest_memory_request));
+        let memory_limit = self.highest(|c| c.memory_limit);
+        // Re-cost the window with the recommended requests at the same usage.
         let (mut cpu_saved, mut mem_saved) = (0.0, 0.0);
-        for (c, i) in self.running_steps() {
-            let get = |t: &[f64]| value(t, i).unwrap_or(0.0).max(0.0);
-            let (cu, cr) = (get(&c.cpu_usage), get(&c.cpu_request));
-            let (mu, mr) = (get(&c.memory_usage), get(&c.memory_request));
-            cpu_saved += cr.max(cu) - cpu_rec.max(cu);
-            mem_saved += (mr.max(mu) - mem_rec.max(mu)) / GIB;
+        for c in self.replicas {
+            cpu_saved += c.cpu_charged - (cpu_rec * c.running_steps).max(c.cpu_usage);
+            mem_saved += (c.memory_charged - (mem_rec * c.running_steps).max(c.memory_usage)) / GIB;
         }
         let to_month = if window_hours > 0.0 {
             self.step_hours * HOURS_PER_MONTH / window_hours
@@ -237,7 +207,7 @@ impl Spec<'_> {
             0.0
         };
         let mut risks = Vec::new();
-        let samples = |n: usize| n as f64 * self.step_hours;
+        let samples = |n: f64| n * self.step_hours;
         if samples(running) < 24.0 {
             risks.push(format!(
                 "only {:.1} replica-hours of data",
@@ -265,7 +235,7 @@ impl Spec<'_> {
             )),
             Some(_) => {}
         }
-        let peak = mem.last().copied().unwrap_or(0.0);
+        let peak = self.highest(|c| c.memory_peak).unwrap_or(0.0);
         if let Some(limit) = memory_limit
             && peak >= config.memory_limit_warning * limit
         {

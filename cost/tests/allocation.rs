@@ -7,9 +7,10 @@ use tidal_cost::allocate::{allocate, workload};
 use tidal_cost::fetch::counter_rates;
 use tidal_cost::prescale::{compare, forecast_plan};
 use tidal_cost::render::{self, Format};
-use tidal_cost::rightsize::percentile;
+use tidal_cost::summary::quantile;
 use tidal_cost::{
-    ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Timeline, build_report,
+    ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Owners, Summary, Timeline,
+    build_report,
 };
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -24,6 +25,12 @@ fn key(ns: &str, pod: &str, container: &str) -> ContainerKey {
 
 fn pair(a: &str, b: &str) -> (String, String) {
     (a.into(), b.into())
+}
+
+/// `data` reduced as the database reduces it, at the default right-sizing percentiles.
+fn summary(data: &Dataset) -> Summary {
+    let r = CostConfig::default().rightsizing;
+    Summary::from_dataset(data, (r.cpu_percentile, r.memory_percentile))
 }
 
 /// Four one-hour steps; one 2-core / 4 GiB node at the default prices.
@@ -74,7 +81,7 @@ fn dataset() -> Dataset {
 #[test]
 fn allocation_and_idle_by_hand() {
     let data = dataset();
-    let a = allocate(&data, &CostConfig::default().prices);
+    let a = allocate(&summary(&data), &CostConfig::default().prices);
     let (cpu, mem) = (0.031611, 0.004237);
     // api: CPU max(1, 0.5) ×2 h + max(1, 1.5) ×2 h = 5 core-h; memory 1 GiB × 4 h.
     let api = 5.0 * cpu + 4.0 * mem;
@@ -124,24 +131,38 @@ fn owners_resolve_to_controllers() {
 }
 
 #[test]
-fn percentiles_of_known_distributions() {
-    let mut uniform: Vec<f64> = (1..=100).rev().map(f64::from).collect();
-    assert_eq!(percentile(&mut uniform, 0.95), Some(95.0));
-    assert_eq!(percentile(&mut uniform, 1.0), Some(100.0));
-    assert_eq!(percentile(&mut uniform, 0.5), Some(50.0));
-    // 90 quiet steps at 0.1 core and 10 bursts at 2 cores: p90 ignores the bursts, p95 not.
+fn percentiles_are_prometheus_quantiles_of_the_busiest_day() {
+    // 90 quiet steps at 0.1 core and 10 bursts at 2 cores: p90 barely sees the bursts, p95 does.
     let mut bursty: Vec<f64> = [vec![0.1; 90], vec![2.0; 10]].concat();
-    assert_eq!(percentile(&mut bursty, 0.9), Some(0.1));
-    assert_eq!(percentile(&mut bursty, 0.95), Some(2.0));
-    assert_eq!(percentile(&mut [], 0.5), None);
+    assert!((quantile(&mut bursty, 0.9).unwrap_or(0.0) - 0.29).abs() < 1e-9);
+    assert_eq!(quantile(&mut bursty, 0.95), Some(2.0));
+    // Two days of hourly steps: a quiet day at 0.1..0.5 core, then a busy one at 1..5.
+    let mut data = dataset();
+    data.timeline.steps = 48;
+    data.containers.truncate(1);
+    let api = &mut data.containers[0];
+    api.running = vec![1.0; 48];
+    api.cpu_usage = (0..48)
+        .map(|i| (i % 24 % 5 + 1) as f64 * if i < 24 { 0.1 } else { 1.0 })
+        .collect();
+    api.memory_peak = (0..48).map(|i| i as f64).collect();
+    let mut busy: Vec<f64> = api.cpu_usage[24..].to_vec();
+    let summary = summary(&data);
+    let t = &summary.containers[0];
+    assert_eq!(t.cpu_percentile, quantile(&mut busy, 0.95));
+    assert_eq!(t.memory_percentile, Some(47.0));
+    assert_eq!(t.memory_peak, Some(47.0));
+    assert_eq!(t.running_steps, 48.0);
 }
 
 #[test]
 fn rightsizing_recommends_percentile_times_margin_and_prices_the_cut() {
     let mut data = dataset();
-    // 100 steps: api uses 0.01..1.00 cores (uniform), memory 100 MiB flat, requests 2 cores / 1 GiB.
+    // A day of 100 steps: api uses 0.01..1.00 cores (uniform), memory 100 MiB flat, requests
+    // 2 cores / 1 GiB.
     let n = 100;
     data.timeline.steps = n;
+    data.timeline.step_secs = 864.0;
     data.nodes[0].cpu_cores = vec![8.0; n];
     data.nodes[0].memory_bytes = vec![16.0 * GIB; n];
     data.containers.truncate(1);
@@ -154,13 +175,15 @@ fn rightsizing_recommends_percentile_times_margin_and_prices_the_cut() {
     api.memory_peak = api.memory_usage.clone();
     api.memory_limit = Some(105.0 * 1024.0 * 1024.0);
     let config = CostConfig::default();
-    let report = build_report(&data, &config);
+    let report = build_report(&summary(&data), &config);
     let r = &report.rightsizing[0];
-    assert!((r.cpu_usage_percentile - 0.95).abs() < 1e-12);
-    assert!((r.cpu_recommended - 0.95 * 1.15).abs() < 1e-12);
+    // Prometheus's quantile: between the 95th and 96th of 100, at 0.05 of the way.
+    assert!((r.cpu_usage_percentile - 0.9505).abs() < 1e-12);
+    assert!((r.cpu_recommended - 0.9505 * 1.15).abs() < 1e-12);
     assert!((r.memory_recommended - 115.0 * 1024.0 * 1024.0).abs() < 1e-6);
-    // Saving: every step charged 2 cores before and max(1.0925, usage) after, at 730 h a month.
-    let after: f64 = (1..=n).map(|i| (i as f64 / 100.0).max(0.95 * 1.15)).sum();
+    // Saving: every step charged 2 cores before and max(1.093075, usage) after, at 730 h a
+    // month.
+    let after: f64 = (1..=n).map(|i| (i as f64 / 100.0).max(0.9505 * 1.15)).sum();
     let cpu_saved = (2.0 * n as f64 - after) / n as f64 * 730.0 * 0.031611;
     assert!(
         (r.cpu_monthly_saving - cpu_saved).abs() < 1e-9,
@@ -202,14 +225,18 @@ fn prescale_static_peak_versus_plan() {
 
 #[test]
 fn cpu_counters_become_cores_per_step() {
-    // 60 s steps: a counter growing 30 s per step is half a core; a restart counts from 0.
-    let mut t = vec![30.0, 60.0, 90.0, f64::NAN, 150.0, 10.0];
+    // 60 s steps: a counter growing 30 s per step is half a core. After a gap, a restart or at
+    // the window's start with no earlier value, the step is unknown rather than a spike.
+    let mut t = vec![30.0, 60.0, 90.0, f64::NAN, 150.0, 180.0, 10.0, 40.0];
     counter_rates(&mut t, Some(0.0), 60.0);
     assert_eq!(&t[..3], &[0.5, 0.5, 0.5]);
-    assert!(t[3].is_nan());
-    assert_eq!(t[4], 0.5, "the gap's increase spread over two steps");
-    assert!((t[5] - 10.0 / 60.0).abs() < 1e-12);
-    // Already running at the window's start with no earlier value: unknown, not huge.
+    assert!(
+        t[3].is_nan() && t[4].is_nan(),
+        "the gap and the step after it"
+    );
+    assert_eq!(t[5], 0.5);
+    assert!(t[6].is_nan(), "restarted");
+    assert_eq!(t[7], 0.5);
     let mut t = vec![1e6, 1e6 + 30.0];
     counter_rates(&mut t, None, 60.0);
     assert!(t[0].is_nan());
@@ -225,7 +252,7 @@ fn html_charts_are_well_formed_svg() {
     data.owners
         .pods
         .insert(pair("shop<&>", "api-7f-abc"), pair("ReplicaSet", "api-7f"));
-    let report = build_report(&data, &CostConfig::default());
+    let report = build_report(&summary(&data), &CostConfig::default());
     let html = render::render(&report, Format::Html, 10).unwrap_or_default();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.contains("shop<&>"), "names are escaped");
@@ -288,7 +315,6 @@ fn assert_balanced(text: &str) {
 
 #[test]
 fn an_empty_cluster_reads_as_sentences() {
-    use tidal_cost::{CostConfig, Dataset, Owners, Timeline, build_report, render};
     let data = Dataset {
         timeline: Timeline {
             start: 1_700_000_000.0,
@@ -301,7 +327,7 @@ fn an_empty_cluster_reads_as_sentences() {
         warnings: Vec::new(),
         queries: 0,
     };
-    let report = build_report(&data, &CostConfig::default());
+    let report = build_report(&summary(&data), &CostConfig::default());
     let markdown = render::markdown::render(&report, 10);
     assert!(!markdown.contains("()"), "{markdown}");
     assert!(!markdown.contains("No rows"), "{markdown}");
@@ -363,7 +389,7 @@ fn week() -> Dataset {
 /// What a reviewer sees: titled charts with labelled axes, hover values, in a real browser.
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    let report = build_report(&week(), &CostConfig::default());
+    let report = build_report(&summary(&week()), &CostConfig::default());
     let html = render::render(&report, Format::Html, 10).unwrap_or_default();
     for visible in [
         ">Cost over time by namespace, plus idle</text>",

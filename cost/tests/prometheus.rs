@@ -11,8 +11,8 @@ use std::time::Duration;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_cost::prices::InstanceTypePrice;
 use tidal_cost::render::{self, Format};
-use tidal_cost::{CostConfig, Report, build_report, fetch};
-use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod};
+use tidal_cost::{CostConfig, Report, Summary, build_report, fetch};
+use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile};
 use tidal_testkit::tsdb::{self, Tsdb};
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -397,4 +397,204 @@ async fn missing_series_on(store: &Tsdb) -> TestResult {
     assert_eq!(kind_of("web-0"), Some("Pod"));
     assert_eq!(kind_of("report-1-x7k2p"), Some("Job"));
     Ok(())
+}
+
+/// Two and a half days of five pods with daily cycles, some coming and going, scraped each
+/// minute: enough for a two-day window in two parts at 5-minute steps.
+fn cycling_cluster() -> ClusterMetrics {
+    const DAY: i64 = 86_400;
+    let start = START - 2 * DAY - DAY / 2;
+    let daily = |base: f64, swing: f64, phase: f64| {
+        Profile::from_fn(move |t| {
+            let x = (t % DAY) as f64 / DAY as f64 * std::f64::consts::TAU + phase;
+            base + swing * x.sin()
+        })
+    };
+    let web = |i: usize| {
+        Pod::new("shop", format!("web-{i}"), ["node-a", "node-b"][i % 2])
+            .owner("ReplicaSet", "web-5d9c7")
+            .container(
+                Container::new("web")
+                    .cpu(daily(0.3, 0.25, i as f64))
+                    .memory(daily(300e6, 100e6, i as f64))
+                    .requests(0.25, 512 << 20)
+                    .limits(1.0, GIB),
+            )
+    };
+    ClusterMetrics::new()
+        .range(start, END)
+        .step(Duration::from_secs(60))
+        .node(
+            Node::new("node-a", "10.0.0.1:9100")
+                .cpus(4)
+                .memory_bytes(16 * GIB),
+        )
+        .node(
+            Node::new("node-b", "10.0.0.2:9100")
+                .cpus(2)
+                .memory_bytes(8 * GIB),
+        )
+        .replica_set("shop", "web-5d9c7", "web")
+        .job("batch", "report-28000", "report")
+        .pod(web(0))
+        .pod(web(1))
+        // Starts in the first day and ends in the second: parts and first steps.
+        .pod(web(2).running(START - DAY - 7_000..START - 20_000))
+        .pod(
+            Pod::new("batch", "report-28000-x7k2p", "node-a")
+                .owner("Job", "report-28000")
+                .running(START - DAY / 3..START - DAY / 3 + 5_400)
+                .container(Container::new("report").cpu(1.0).memory(GIB as f64)),
+        )
+        // No owner: its own workload.
+        .pod(
+            Pod::new("default", "debug", "node-b").container(
+                Container::new("shell")
+                    .cpu(daily(0.05, 0.04, 2.0))
+                    .memory(20e6)
+                    .requests(0.1, 64 << 20),
+            ),
+        )
+}
+
+/// What the database aggregates equals the reduction of the per-step series it serves, on
+/// each store: the PromQL and its Rust reference mean the same thing.
+#[tokio::test]
+async fn database_aggregates_equal_the_per_step_reduction() -> TestResult {
+    let config = CostConfig {
+        window: Duration::from_secs(2 * 86_400),
+        resolution: Duration::from_secs(300),
+        ..CostConfig::default()
+    };
+    let percentiles = (
+        config.rightsizing.cpu_percentile,
+        config.rightsizing.memory_percentile,
+    );
+    for store in tsdb::start_all(&cycling_cluster().to_openmetrics()).await? {
+        let client = PrometheusClient::new(&PrometheusConfig {
+            url: store.url(),
+            ..Default::default()
+        })?;
+        let tl = fetch::timeline(tidal_core::prometheus::sample_time(END as f64), &config);
+        let hidden = indicatif::ProgressBar::hidden();
+        let aggregated = fetch::fetch(&client, &config, tl, &hidden).await?;
+        let per_step = fetch::per_step(&client, &config, tl, &hidden).await?;
+        let reference = Summary::from_dataset(&per_step, percentiles);
+        let name = store.name();
+        assert_eq!(aggregated.timeline, reference.timeline, "{name}");
+        let keys = |s: &Summary| {
+            s.containers
+                .iter()
+                .map(|c| c.key.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&aggregated), keys(&reference), "{name}: containers");
+        assert_eq!(aggregated.containers.len(), 5, "{name}");
+        for (a, r) in aggregated.containers.iter().zip(&reference.containers) {
+            let what = format!("{name}: {}/{}", a.key.pod, a.key.container);
+            assert_eq!(a.node, r.node, "{what}");
+            assert_eq!(a.running_steps, r.running_steps, "{what}");
+            for (field, x, y) in [
+                ("cpu_request", a.cpu_request, r.cpu_request),
+                ("cpu_usage", a.cpu_usage, r.cpu_usage),
+                ("cpu_charged", a.cpu_charged, r.cpu_charged),
+                ("memory_request", a.memory_request, r.memory_request),
+                ("memory_usage", a.memory_usage, r.memory_usage),
+                ("memory_charged", a.memory_charged, r.memory_charged),
+            ] {
+                assert_close(&format!("{what} {field}"), x, y);
+            }
+            for (field, x, y) in [
+                ("cpu_percentile", a.cpu_percentile, r.cpu_percentile),
+                (
+                    "memory_percentile",
+                    a.memory_percentile,
+                    r.memory_percentile,
+                ),
+                ("memory_peak", a.memory_peak, r.memory_peak),
+                (
+                    "latest_cpu_request",
+                    a.latest_cpu_request,
+                    r.latest_cpu_request,
+                ),
+                (
+                    "latest_memory_request",
+                    a.latest_memory_request,
+                    r.latest_memory_request,
+                ),
+                ("memory_limit", a.memory_limit, r.memory_limit),
+            ] {
+                assert_eq!(x.is_some(), y.is_some(), "{what} {field}: {x:?} vs {y:?}");
+                assert_close(
+                    &format!("{what} {field}"),
+                    x.unwrap_or(0.0),
+                    y.unwrap_or(0.0),
+                );
+            }
+        }
+        let (s, r) = (&aggregated.steps, &reference.steps);
+        assert_tracks(&format!("{name} used cores"), &s.used_cores, &r.used_cores);
+        assert_tracks(&format!("{name} used bytes"), &s.used_bytes, &r.used_bytes);
+        assert_eq!(
+            s.namespace_charged.keys().collect::<Vec<_>>(),
+            r.namespace_charged.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+        for (ns, (cpu, memory)) in &s.namespace_charged {
+            let (rc, rm) = &r.namespace_charged[ns];
+            assert_tracks(&format!("{name} {ns} charged cores"), cpu, rc);
+            assert_tracks(&format!("{name} {ns} charged bytes"), memory, rm);
+        }
+        assert_eq!(
+            s.owner_used_cores.keys().collect::<Vec<_>>(),
+            r.owner_used_cores.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+        for (owner, cores) in &s.owner_used_cores {
+            let what = format!("{name} {}/{}", owner.kind, owner.name);
+            assert_tracks(&what, cores, &r.owner_used_cores[owner]);
+        }
+        assert_eq!(aggregated.nodes, reference.nodes, "{name}");
+        // Two parts: the web pod that came and went ran in both.
+        let web2 = aggregated
+            .containers
+            .iter()
+            .find(|c| c.key.pod == "web-2")
+            .ok_or("no web-2")?;
+        assert!(
+            web2.running_steps > 100.0 && web2.running_steps < 288.0,
+            "{web2:?}"
+        );
+        let a = build_report(&aggregated, &config);
+        let b = build_report(&reference, &config);
+        assert_money(
+            "total",
+            a.allocation.total.node_cost,
+            b.allocation.total.node_cost,
+        );
+        assert_money(
+            "idle",
+            a.allocation.total.idle_cost,
+            b.allocation.total.idle_cost,
+        );
+    }
+    Ok(())
+}
+
+fn assert_close(what: &str, actual: f64, expected: f64) {
+    assert!(
+        (actual - expected).abs() <= 1e-9 * expected.abs().max(1e-6),
+        "{what}: {actual} from the database, {expected} from the per-step series"
+    );
+}
+
+/// Equal step by step, absent (NaN) in the same steps.
+fn assert_tracks(what: &str, actual: &[f64], expected: &[f64]) {
+    assert_eq!(actual.len(), expected.len(), "{what}");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert_eq!(a.is_nan(), e.is_nan(), "{what} at step {i}: {a} vs {e}");
+        if !a.is_nan() {
+            assert_close(&format!("{what} at step {i}"), *a, *e);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! built from its Prometheus history so the replay starts from the cluster as it was and
 //! replays the demand it really saw.
 //!
-//! The bulk comes from the cost report's fetch ([`tidal_cost::fetch`]), at the
+//! The bulk comes from the cost report's per-step fetch ([`tidal_cost::fetch::per_step`]), at the
 //! simulation step: per container and step, kube-state-metrics' running status and
 //! requests and cAdvisor's CPU (counter differenced per step) and working set; nodes'
 //! capacity and `kube_node_labels`; owners resolved ReplicaSet → Deployment and Job →
@@ -101,7 +101,7 @@ pub async fn build_trace(
 ) -> Result<(Trace, Vec<String>), BuildError> {
     let config = cost_config(window, step)?;
     let tl = fetch::timeline(end, &config);
-    let data = fetch::fetch(client, &config, tl, progress).await?;
+    let data = fetch::per_step(client, &config, tl, progress).await?;
     let Some(first) = first_observed(&data) else {
         return Err(BuildError::NoData {
             from: utc(tl.start),

@@ -1,0 +1,459 @@
+//! The report's inputs, computed by the database: for each part of the window (a day), instant
+//! queries over a subquery of the part's steps return one number per container (running
+//! steps; request, usage and charged sums; daily percentiles; peaks; latest requests), and
+//! range queries return per-step totals by cluster, namespace and pod owner. Parts combine
+//! exactly: sums add, peaks and daily percentiles take the highest, latest values the newest.
+//! So the queries do not grow with the pods, nor what they return with the steps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use indicatif::ProgressBar;
+use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
+
+use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
+use super::{
+    Instants, Metric, clip_to_data, coverage, label_nodes, missing_series, owner_warnings,
+    part_steps,
+};
+use crate::summary::{ContainerTotals, Owner, StepTotals, Summary, parts};
+use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
+
+/// One number per container and part, from an instant query at the part's last step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Total {
+    RunningSteps,
+    CpuRequest,
+    CpuUsage,
+    CpuCharged,
+    MemoryRequest,
+    MemoryUsage,
+    MemoryCharged,
+    CpuPercentile,
+    MemoryPercentile,
+    MemoryPeak,
+    LatestCpuRequest,
+    LatestMemoryRequest,
+}
+
+impl Total {
+    const ALL: [Self; 12] = [
+        Self::RunningSteps,
+        Self::CpuRequest,
+        Self::CpuUsage,
+        Self::CpuCharged,
+        Self::MemoryRequest,
+        Self::MemoryUsage,
+        Self::MemoryCharged,
+        Self::CpuPercentile,
+        Self::MemoryPercentile,
+        Self::MemoryPeak,
+        Self::LatestCpuRequest,
+        Self::LatestMemoryRequest,
+    ];
+
+    /// The query over the `steps` steps ending at its evaluation time.
+    fn promql(self, e: Exprs, steps: usize, (cpu_q, memory_q): (f64, f64)) -> String {
+        let sub = |expr: String| e.over(&e.while_running(&expr), steps);
+        match self {
+            Self::RunningSteps => format!("count_over_time({})", e.over(&e.running(), steps)),
+            Self::CpuRequest => format!("sum_over_time({})", sub(e.cpu_request())),
+            Self::CpuUsage => format!("sum_over_time({})", sub(e.cpu_usage())),
+            Self::CpuCharged => format!("sum_over_time({})", sub(e.cpu_charged())),
+            Self::MemoryRequest => format!("sum_over_time({})", sub(e.memory_request())),
+            Self::MemoryUsage => format!("sum_over_time({})", sub(e.memory_usage())),
+            Self::MemoryCharged => format!("sum_over_time({})", sub(e.memory_charged())),
+            Self::CpuPercentile => {
+                format!("quantile_over_time({cpu_q}, {})", sub(e.cpu_usage()))
+            }
+            Self::MemoryPercentile => {
+                format!("quantile_over_time({memory_q}, {})", sub(e.memory_peak()))
+            }
+            Self::MemoryPeak => format!("max_over_time({})", sub(e.memory_peak())),
+            Self::LatestCpuRequest => format!("last_over_time({})", sub(e.cpu_request())),
+            Self::LatestMemoryRequest => {
+                format!("last_over_time({})", sub(e.memory_request()))
+            }
+        }
+    }
+
+    /// Adds a part's value to the window's.
+    fn combine(self, t: &mut ContainerTotals, v: f64) {
+        let highest = |slot: &mut Option<f64>| *slot = Some(slot.map_or(v, |s| s.max(v)));
+        match self {
+            Self::RunningSteps => t.running_steps += v,
+            Self::CpuRequest => t.cpu_request += v,
+            Self::CpuUsage => t.cpu_usage += v,
+            Self::CpuCharged => t.cpu_charged += v,
+            Self::MemoryRequest => t.memory_request += v,
+            Self::MemoryUsage => t.memory_usage += v,
+            Self::MemoryCharged => t.memory_charged += v,
+            Self::CpuPercentile => highest(&mut t.cpu_percentile),
+            Self::MemoryPercentile => highest(&mut t.memory_percentile),
+            Self::MemoryPeak => highest(&mut t.memory_peak),
+            // Parts arrive oldest first.
+            Self::LatestCpuRequest => t.latest_cpu_request = Some(v),
+            Self::LatestMemoryRequest => t.latest_memory_request = Some(v),
+        }
+    }
+
+    /// The metric an answer with samples shows is there.
+    fn shows(self) -> &'static [Metric] {
+        match self {
+            Self::LatestCpuRequest => &[Metric::CpuRequest],
+            Self::LatestMemoryRequest => &[Metric::MemoryRequest],
+            Self::CpuUsage => &[Metric::CpuUsage],
+            Self::MemoryPeak => &[Metric::MemoryUsage, Metric::MemoryPeak],
+            _ => &[],
+        }
+    }
+}
+
+/// A series per step, from a range query over the part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    UsedCores,
+    UsedBytes,
+    NamespaceCpu,
+    NamespaceMemory,
+    OwnerCores,
+    NodeCpu,
+    NodeMemory,
+}
+
+impl Step {
+    const ALL: [Self; 7] = [
+        Self::UsedCores,
+        Self::UsedBytes,
+        Self::NamespaceCpu,
+        Self::NamespaceMemory,
+        Self::OwnerCores,
+        Self::NodeCpu,
+        Self::NodeMemory,
+    ];
+
+    fn promql(self, e: Exprs) -> String {
+        match self {
+            Self::UsedCores => format!("sum({})", e.while_running(&e.cpu_usage())),
+            Self::UsedBytes => format!("sum({})", e.while_running(&e.memory_usage())),
+            Self::NamespaceCpu => {
+                format!("sum by (namespace) ({})", e.while_running(&e.cpu_charged()))
+            }
+            Self::NamespaceMemory => format!(
+                "sum by (namespace) ({})",
+                e.while_running(&e.memory_charged())
+            ),
+            Self::OwnerCores => e.owner_cores(),
+            Self::NodeCpu => Metric::NodeCpu.promql(e.step()),
+            Self::NodeMemory => Metric::NodeMemory.promql(e.step()),
+        }
+    }
+}
+
+/// One query of the plan.
+#[derive(Debug, Clone, Copy)]
+enum Query {
+    Total(Total),
+    Step(Step),
+}
+
+enum Answer {
+    Total(Total, Vec<Sample>),
+    Step(Step, Vec<Series>),
+}
+
+/// Fetches a report's [`Summary`] over `asked`, or over its part from the first step the
+/// database holds data for (a window longer than the retention is clipped before anything is
+/// pulled, with a warning); `progress` counts queries.
+pub async fn fetch(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    asked: Timeline,
+    progress: &ProgressBar,
+) -> Result<Summary, PrometheusError> {
+    progress.set_message("finding where the data starts");
+    let (tl, probes) = clip_to_data(client, asked).await?;
+    let running_metric = has_running_metric(client, tl).await?;
+    progress.set_message("");
+    let step = tl.step_secs as u64;
+    let exprs = Exprs::new(step, running_metric);
+    let percentiles = (
+        config.rightsizing.cpu_percentile,
+        config.rightsizing.memory_percentile,
+    );
+    let plan: Vec<((usize, usize), Query)> = parts(tl.steps, part_steps(tl))
+        .into_iter()
+        .flat_map(|part| {
+            let totals = Total::ALL.map(Query::Total);
+            let steps = Step::ALL.map(Query::Step);
+            totals.into_iter().chain(steps).map(move |q| (part, q))
+        })
+        .collect();
+    let queries = probes + 1 + plan.len() + NODE_QUERIES + Instants::COUNT;
+    progress.set_length((queries - probes - 1) as u64);
+    let mut acc = Accumulator::new(tl);
+    if running_metric {
+        acc.seen.push(Metric::Running);
+    }
+    // In order (parts oldest first), a few in flight.
+    let mut answers = futures::stream::iter(plan)
+        .map(|((first, len), query)| async move {
+            let last = crate::prometheus_time(tl.time(first + len - 1));
+            match query {
+                Query::Total(total) => {
+                    let q = total.promql(exprs, len, percentiles);
+                    client
+                        .query(&q, Some(last))
+                        .await
+                        .map(|s| Answer::Total(total, s))
+                }
+                Query::Step(s) => {
+                    let first = crate::prometheus_time(tl.time(first));
+                    let step = Duration::from_secs(step);
+                    client
+                        .query_range(&s.promql(exprs), first, last, step)
+                        .await
+                        .map(|series| Answer::Step(s, series))
+                }
+            }
+        })
+        .buffered(config.concurrency.max(1));
+    while let Some(answer) = answers.next().await {
+        progress.inc(1);
+        acc.add(answer?);
+    }
+    drop(answers);
+    let nodes = container_nodes(client, tl, progress).await?;
+    let instants = Instants::fetch(client, tl, progress).await?;
+    Ok(acc.finish(asked, instants, nodes, queries))
+}
+
+/// Queries [`container_nodes`] sends.
+const NODE_QUERIES: usize = 2;
+
+/// Whether kube-state-metrics' running status exists in the window.
+async fn has_running_metric(
+    client: &PrometheusClient,
+    tl: Timeline,
+) -> Result<bool, PrometheusError> {
+    let w = window_secs(tl);
+    let q = format!("count(last_over_time(kube_pod_container_status_running[{w}s]))");
+    let at = crate::prometheus_time(tl.end());
+    Ok(!client.query(&q, Some(at)).await?.is_empty())
+}
+
+/// The window's length in whole seconds, for range selectors over all of it.
+fn window_secs(tl: Timeline) -> u64 {
+    (tl.end() - tl.start) as u64
+}
+
+/// The node each container ran on: from its requests (the scheduler's choice), else from
+/// cAdvisor's `node` label.
+async fn container_nodes(
+    client: &PrometheusClient,
+    tl: Timeline,
+    progress: &ProgressBar,
+) -> Result<HashMap<ContainerKey, String>, PrometheusError> {
+    let w = window_secs(tl);
+    let at = Some(crate::prometheus_time(tl.end()));
+    let by = format!("max by ({BY_CONTAINER}, node)");
+    let requests =
+        format!(r#"{by} (last_over_time(kube_pod_container_resource_requests{{node!=""}}[{w}s]))"#);
+    let cadvisor = format!(
+        r#"{by} (last_over_time(container_memory_working_set_bytes{{{CADVISOR},node!=""}}[{w}s]))"#
+    );
+    let mut nodes = HashMap::new();
+    // Requests last, so that they win.
+    for q in [cadvisor, requests] {
+        for s in client.query(&q, at).await? {
+            if let Some(node) = s.labels.get("node") {
+                nodes.insert(container_key(&s.labels), node.clone());
+            }
+        }
+        progress.inc(1);
+    }
+    Ok(nodes)
+}
+
+fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
+    let label = |name: &str| labels.get(name).cloned().unwrap_or_default();
+    ContainerKey {
+        namespace: label("namespace"),
+        pod: label("pod"),
+        container: label("container"),
+    }
+}
+
+/// Answers folded into the summary as they arrive.
+struct Accumulator {
+    tl: Timeline,
+    containers: HashMap<ContainerKey, ContainerTotals>,
+    steps: StepTotals,
+    nodes: BTreeMap<String, NodeData>,
+    seen: Vec<Metric>,
+}
+
+impl Accumulator {
+    fn new(tl: Timeline) -> Self {
+        let empty = || vec![f64::NAN; tl.steps];
+        Self {
+            tl,
+            containers: HashMap::new(),
+            steps: StepTotals {
+                used_cores: empty(),
+                used_bytes: empty(),
+                ..StepTotals::default()
+            },
+            nodes: BTreeMap::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, answer: Answer) {
+        match answer {
+            Answer::Total(total, samples) => {
+                if !samples.is_empty() {
+                    self.saw(total.shows());
+                }
+                for s in samples {
+                    if !s.value.is_finite() {
+                        continue;
+                    }
+                    let key = container_key(&s.labels);
+                    let t = self
+                        .containers
+                        .entry(key)
+                        .or_insert_with_key(|key| ContainerTotals {
+                            key: key.clone(),
+                            ..ContainerTotals::default()
+                        });
+                    total.combine(t, s.value);
+                }
+            }
+            Answer::Step(step, series) => {
+                if !series.is_empty() {
+                    match step {
+                        Step::NodeCpu => self.saw(&[Metric::NodeCpu]),
+                        Step::NodeMemory => self.saw(&[Metric::NodeMemory]),
+                        _ => {}
+                    }
+                }
+                let tl = self.tl;
+                for s in series {
+                    let track = self.track(step, &s);
+                    for &(t, v) in &s.points {
+                        if let Some(i) = tl.index(t) {
+                            track[i] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn saw(&mut self, metrics: &[Metric]) {
+        for m in metrics {
+            if !self.seen.contains(m) {
+                self.seen.push(*m);
+            }
+        }
+    }
+
+    /// Where a series of `step` goes.
+    fn track(&mut self, step: Step, s: &Series) -> &mut Track {
+        let steps = self.tl.steps;
+        let empty = || vec![f64::NAN; steps];
+        let label = |name: &str| s.labels.get(name).cloned().unwrap_or_default();
+        match step {
+            Step::UsedCores => &mut self.steps.used_cores,
+            Step::UsedBytes => &mut self.steps.used_bytes,
+            Step::NamespaceCpu | Step::NamespaceMemory => {
+                let (cpu, memory) = self
+                    .steps
+                    .namespace_charged
+                    .entry(label("namespace"))
+                    .or_insert_with(|| (empty(), empty()));
+                if step == Step::NamespaceCpu {
+                    cpu
+                } else {
+                    memory
+                }
+            }
+            Step::OwnerCores => {
+                let owner = match s.labels.get("owner_kind") {
+                    Some(kind) => Owner {
+                        namespace: label("namespace"),
+                        kind: kind.clone(),
+                        name: label("owner_name"),
+                    },
+                    None => Owner {
+                        namespace: label("namespace"),
+                        kind: "Pod".to_string(),
+                        name: label("pod"),
+                    },
+                };
+                self.steps
+                    .owner_used_cores
+                    .entry(owner)
+                    .or_insert_with(empty)
+            }
+            Step::NodeCpu | Step::NodeMemory => {
+                let name = label("node");
+                let node = self.nodes.entry(name.clone()).or_insert_with(|| NodeData {
+                    name,
+                    cpu_cores: empty(),
+                    memory_bytes: empty(),
+                    labels: None,
+                });
+                if step == Step::NodeCpu {
+                    &mut node.cpu_cores
+                } else {
+                    &mut node.memory_bytes
+                }
+            }
+        }
+    }
+
+    fn finish(
+        self,
+        asked: Timeline,
+        instants: Instants,
+        container_nodes: HashMap<ContainerKey, String>,
+        queries: usize,
+    ) -> Summary {
+        let mut warnings = missing_series(&self.seen);
+        let mut nodes: Vec<NodeData> = self.nodes.into_values().collect();
+        warnings.extend(label_nodes(&mut nodes, &instants.node_labels));
+        let mut containers: Vec<ContainerTotals> = self
+            .containers
+            .into_values()
+            .filter(|c| c.running_steps > 0.0)
+            .collect();
+        containers.sort_by(|a, b| a.key.cmp(&b.key));
+        for c in &mut containers {
+            c.memory_limit = instants.memory_limits.get(&c.key).copied();
+            c.node = container_nodes.get(&c.key).cloned();
+        }
+        let owners = instants.owners;
+        warnings.extend(owner_warnings(&owners, !containers.is_empty()));
+        let steps = self.steps;
+        let any_at = |i: usize| {
+            nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
+                || steps
+                    .namespace_charged
+                    .values()
+                    .any(|(cpu, memory)| !cpu[i].is_nan() || !memory[i].is_nan())
+        };
+        warnings.extend(coverage(asked, self.tl, any_at));
+        Summary {
+            timeline: self.tl,
+            containers,
+            nodes,
+            steps,
+            owners,
+            warnings,
+            queries,
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Pulls a report's inputs from Prometheus (or any store that speaks its query API).
+//!
+//! [`fetch`] has the database aggregate ([`aggregate`]): per container, sums over the window;
+//! per step, totals by cluster, namespace and pod owner; so what crosses the wire grows with
+//! containers, not with containers × steps. [`per_step`] pulls every container's series at
+//! every step, for the simulator's replay. Both split the window into parts of at most a day,
+//! a few queries in flight, with progress; then instant queries for owners, node labels and
+//! limits. Missing series become warnings, never silent zeros.
+
+mod aggregate;
+mod per_step;
+pub mod promql;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indicatif::ProgressBar;
+use tidal_core::prometheus::{PrometheusClient, PrometheusError};
+
+pub use aggregate::fetch;
+pub use per_step::per_step;
+
+use crate::render::utc;
+use crate::{ContainerKey, CostConfig, NodeData, Owners, Timeline};
+
+/// Prometheus refuses more than 11,000 points per series in one range query.
+const MAX_POINTS_PER_QUERY: usize = 10_000;
+
+/// Steps per part of the window: a day (small answers, steady progress; the parts right-sizing
+/// takes its daily percentiles over), within Prometheus's points per query.
+fn part_steps(tl: Timeline) -> usize {
+    crate::summary::day_steps(tl).clamp(1, MAX_POINTS_PER_QUERY)
+}
+
+/// The series a report reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Running,
+    CpuRequest,
+    MemoryRequest,
+    CpuUsage,
+    MemoryUsage,
+    MemoryPeak,
+    NodeCpu,
+    NodeMemory,
+}
+
+impl Metric {
+    const ALL: [Self; 8] = [
+        Self::Running,
+        Self::CpuRequest,
+        Self::MemoryRequest,
+        Self::CpuUsage,
+        Self::MemoryUsage,
+        Self::MemoryPeak,
+        Self::NodeCpu,
+        Self::NodeMemory,
+    ];
+
+    /// The series behind the query and what its absence costs the reader.
+    fn missing(self) -> &'static str {
+        match self {
+            Self::Running => {
+                "kube_pod_container_status_running has no series: containers count as running while they have requests or usage, so completed pods may be over-charged; scrape kube-state-metrics"
+            }
+            Self::CpuRequest => {
+                "kube_pod_container_resource_requests{resource=\"cpu\"} has no series: CPU is charged by usage only and idle cost is overstated; scrape kube-state-metrics"
+            }
+            Self::MemoryRequest => {
+                "kube_pod_container_resource_requests{resource=\"memory\"} has no series: memory is charged by usage only and idle cost is overstated; scrape kube-state-metrics"
+            }
+            Self::CpuUsage => {
+                "container_cpu_usage_seconds_total has no series: CPU is charged by requests only and efficiency is unknown; scrape the kubelet's cAdvisor endpoint"
+            }
+            Self::MemoryUsage | Self::MemoryPeak => {
+                "container_memory_working_set_bytes has no series: memory is charged by requests only and efficiency is unknown; scrape the kubelet's cAdvisor endpoint"
+            }
+            Self::NodeCpu | Self::NodeMemory => {
+                "kube_node_status_capacity has no series: node costs and idle cost are unknown; scrape kube-state-metrics"
+            }
+        }
+    }
+}
+
+/// A warning for each metric not in `seen`.
+fn missing_series(seen: &[Metric]) -> Vec<String> {
+    let mut warnings: Vec<String> = Vec::new();
+    for metric in Metric::ALL {
+        let text = metric.missing().to_string();
+        if !seen.contains(&metric) && !warnings.contains(&text) {
+            warnings.push(text);
+        }
+    }
+    warnings
+}
+
+/// Gives nodes their `kube_node_labels`; a warning names those without.
+fn label_nodes(
+    nodes: &mut [NodeData],
+    labels: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Option<String> {
+    let mut unlabelled = Vec::new();
+    for node in nodes {
+        node.labels = labels.get(&node.name).cloned();
+        if node.labels.is_none() {
+            unlabelled.push(node.name.clone());
+        }
+    }
+    (!unlabelled.is_empty()).then(|| format!(
+        "{} nodes have no kube_node_labels series ({}): priced as on-demand at the default per-resource prices; scrape kube-state-metrics",
+        unlabelled.len(),
+        unlabelled.join(", ")
+    ))
+}
+
+/// Warnings for owner series kube-state-metrics did not send.
+fn owner_warnings(owners: &Owners, any_container: bool) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if owners.pods.is_empty() && any_container {
+        warnings.push("kube_pod_owner has no series: every pod is its own workload; scrape kube-state-metrics".to_string());
+    }
+    // Pods owned through an intermediate object whose owners kube-state-metrics did not send.
+    for (kind, parents, text) in [
+        (
+            "ReplicaSet",
+            &owners.replica_sets,
+            "kube_replicaset_owner has no series: Deployments show as their ReplicaSets; scrape kube-state-metrics",
+        ),
+        (
+            "Job",
+            &owners.jobs,
+            "kube_job_owner has no series: CronJob runs show as separate Jobs; scrape kube-state-metrics",
+        ),
+    ] {
+        if parents.is_empty() && owners.pods.values().any(|(k, _)| k == kind) {
+            warnings.push(text.to_string());
+        }
+    }
+    warnings
+}
+
+/// The report's timeline: `window` up to `end`, both aligned to whole steps so reruns agree.
+pub fn timeline(end: SystemTime, config: &CostConfig) -> Timeline {
+    let step = config.resolution.as_secs().max(1);
+    let end = end.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let end = end - end % step;
+    // A window reaching back before 1970 (`--window 1000y`) starts there; fetching clips it
+    // further to what Prometheus holds.
+    let steps = (config.window.as_secs() / step).clamp(1, (end / step).max(1)) as usize;
+    Timeline {
+        start: (end - steps as u64 * step) as f64,
+        step_secs: step as f64,
+        steps,
+    }
+}
+
+/// Where data starts, to a step: bisection over instant queries for node capacity in the day
+/// before each probe (so gaps shorter than a day do not mislead it). Returns `tl` from that
+/// step on, and the queries sent; `tl` unchanged when data covers its start or is absent.
+async fn clip_to_data(
+    client: &PrometheusClient,
+    tl: Timeline,
+) -> Result<(Timeline, usize), PrometheusError> {
+    const PROBE: &str = r#"count(last_over_time(kube_node_status_capacity{resource="cpu"}[1d]))"#;
+    let mut queries = 0;
+    let mut has_data = async |i: usize| -> Result<bool, PrometheusError> {
+        queries += 1;
+        let at = crate::prometheus_time(tl.time(i));
+        Ok(!client.query(PROBE, Some(at)).await?.is_empty())
+    };
+    let last = tl.steps.saturating_sub(1);
+    if tl.steps < 2 || has_data(0).await? || !has_data(last).await? {
+        return Ok((tl, queries));
+    }
+    // Invariant: no data at `lo`, data at `hi`.
+    let (mut lo, mut hi) = (0, last);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if has_data(mid).await? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    // Point `hi` (the first with data) becomes point 0.
+    let clipped = Timeline {
+        start: tl.time(lo),
+        step_secs: tl.step_secs,
+        steps: tl.steps - hi,
+    };
+    Ok((clipped, queries))
+}
+
+/// A warning when the data starts after the window asked does (or stops before it ends).
+fn coverage(asked: Timeline, tl: Timeline, any_at: impl Fn(usize) -> bool) -> Option<String> {
+    let first = (0..tl.steps).find(|&i| any_at(i))?;
+    let last = (0..tl.steps).rev().find(|&i| any_at(i))?;
+    let (from, to) = (tl.time(first) - tl.step_secs, tl.time(last));
+    if from <= asked.start && to >= asked.end() {
+        return None;
+    }
+    Some(format!(
+        "the window asked is {} ({} to {}) but data covers only {:.1} h ({} to {}): costs are for the covered part; shorten --window or check Prometheus retention",
+        asked_span(asked),
+        utc(asked.start),
+        utc(asked.end()),
+        (to - from) / 3600.0,
+        utc(from),
+        utc(to),
+    ))
+}
+
+/// `36.0 h`, or days for a long window.
+fn asked_span(tl: Timeline) -> String {
+    let hours = tl.hours();
+    if hours > 72.0 {
+        format!("{:.0} days", hours / 24.0)
+    } else {
+        format!("{hours:.1} h")
+    }
+}
+
+/// What instant queries at the window's end tell: owners, node labels, memory limits.
+struct Instants {
+    owners: Owners,
+    node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    memory_limits: HashMap<ContainerKey, f64>,
+}
+
+impl Instants {
+    const COUNT: usize = 5;
+
+    async fn fetch(
+        client: &PrometheusClient,
+        tl: Timeline,
+        progress: &ProgressBar,
+    ) -> Result<Self, PrometheusError> {
+        let at = Some(crate::prometheus_time(tl.end()));
+        let w = (tl.end() - tl.start) as u64;
+        let query = |q: String| async move {
+            let r = client.query(&q, at).await;
+            progress.inc(1);
+            r
+        };
+        let owner = |metric: &str, object: &str, filter: &str| {
+            format!(
+                "max by (namespace, {object}, owner_kind, owner_name) (last_over_time({metric}{{{filter}}}[{w}s]))"
+            )
+        };
+        let (pods, rs, jobs, labels, limits) = futures::join!(
+            query(owner(
+                "kube_pod_owner",
+                "pod",
+                r#"owner_is_controller!="false""#
+            )),
+            query(owner("kube_replicaset_owner", "replicaset", "")),
+            query(owner("kube_job_owner", "job_name", "")),
+            query(format!("last_over_time(kube_node_labels[{w}s])")),
+            query(format!(
+                r#"max by (namespace, pod, container) (last_over_time(kube_pod_container_resource_limits{{resource="memory",unit="byte"}}[{w}s]))"#
+            )),
+        );
+        let owners_of = |samples: Vec<tidal_core::prometheus::Sample>, object: &str| {
+            samples
+                .into_iter()
+                .map(|s| {
+                    let l = |n: &str| s.labels.get(n).cloned().unwrap_or_default();
+                    (
+                        (l("namespace"), l(object)),
+                        (l("owner_kind"), l("owner_name")),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let owners = Owners {
+            pods: owners_of(pods?, "pod"),
+            replica_sets: owners_of(rs?, "replicaset"),
+            jobs: owners_of(jobs?, "job_name"),
+        };
+        let mut node_labels = BTreeMap::new();
+        for s in labels? {
+            if let Some(node) = s.labels.get("node").cloned() {
+                node_labels.insert(node, s.labels);
+            }
+        }
+        let memory_limits = limits?
+            .into_iter()
+            .filter(|s| s.value.is_finite() && s.value > 0.0)
+            .map(|s| {
+                let l = |n: &str| s.labels.get(n).cloned().unwrap_or_default();
+                let key = ContainerKey {
+                    namespace: l("namespace"),
+                    pod: l("pod"),
+                    container: l("container"),
+                };
+                (key, s.value)
+            })
+            .collect();
+        Ok(Self {
+            owners,
+            node_labels,
+            memory_limits,
+        })
+    }
+}
+
+/// A progress bar on stderr counting queries; invisible when stderr is not a terminal.
+pub fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} querying Prometheus {pos}/{len} [{elapsed_precise}, ~{eta} left]",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Turns a CPU counter sampled per step into cores per step, as [`promql::Exprs::cpu_usage`]
+/// does: the increase since the previous step over the step. A step without a previous value
+/// (the container's first, after a gap, the window's first without `before`) or where the
+/// counter went down (a restart) is unknown: counting from zero there would read a scrape gap
+/// as a spike of the container's whole lifetime.
+pub fn counter_rates(track: &mut [f64], before: Option<f64>, step_secs: f64) {
+    let mut previous = before.unwrap_or(f64::NAN);
+    for slot in track {
+        let counter = *slot;
+        let increase = counter - previous;
+        *slot = if increase >= 0.0 {
+            increase / step_secs
+        } else {
+            f64::NAN
+        };
+        previous = counter;
+    }
+}

@@ -1,0 +1,249 @@
+//! Every container's series at every step: range queries at the report's resolution, a part
+//! of the window each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use indicatif::ProgressBar;
+use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
+
+use super::promql::{BY_CONTAINER, CADVISOR};
+use super::{
+    Instants, Metric, clip_to_data, counter_rates, coverage, label_nodes, missing_series,
+    owner_warnings, part_steps,
+};
+use crate::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Timeline};
+
+impl Metric {
+    /// The PromQL for steps of `step` seconds.
+    pub(super) fn promql(self, step: u64) -> String {
+        // One millisecond short of the step: Prometheus 2's range selectors include their
+        // left end, which would count a sample on a step boundary in two steps.
+        let step = format!("{}ms", step * 1000 - 1);
+        match self {
+            Self::Running => format!(
+                "max by ({BY_CONTAINER}) (max_over_time(kube_pod_container_status_running[{step}]))"
+            ),
+            Self::CpuRequest | Self::MemoryRequest => {
+                let (resource, unit) = if self == Self::CpuRequest {
+                    ("cpu", "core")
+                } else {
+                    ("memory", "byte")
+                };
+                format!(
+                    r#"max by ({BY_CONTAINER}, node) (avg_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{step}]))"#
+                )
+            }
+            // The counter itself, differenced per step in `counter_rates`: `rate()` over a
+            // window only partly covered by samples (a container's first minutes) reads low.
+            Self::CpuUsage => format!(
+                "max by ({BY_CONTAINER}, node) (last_over_time(container_cpu_usage_seconds_total{{{CADVISOR}}}[{step}]))"
+            ),
+            Self::MemoryUsage | Self::MemoryPeak => {
+                let f = if self == Self::MemoryUsage {
+                    "avg_over_time"
+                } else {
+                    "max_over_time"
+                };
+                format!(
+                    "sum by ({BY_CONTAINER}, node) ({f}(container_memory_working_set_bytes{{{CADVISOR}}}[{step}]))"
+                )
+            }
+            Self::NodeCpu | Self::NodeMemory => {
+                let (resource, unit) = if self == Self::NodeCpu {
+                    ("cpu", "core")
+                } else {
+                    ("memory", "byte")
+                };
+                format!(
+                    r#"max by (node) (avg_over_time(kube_node_status_capacity{{resource="{resource}",unit="{unit}"}}[{step}]))"#
+                )
+            }
+        }
+    }
+}
+
+/// One range query: a metric over the steps `first..first + len`.
+struct Chunk {
+    metric: Metric,
+    first: usize,
+    len: usize,
+}
+
+/// Fetches everything for a report over `asked`, or over its part from the first step
+/// Prometheus holds data for (a window longer than the retention is clipped before anything is
+/// pulled, with a warning); `progress` counts queries.
+pub async fn per_step(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    asked: Timeline,
+    progress: &ProgressBar,
+) -> Result<Dataset, PrometheusError> {
+    progress.set_message("finding where the data starts");
+    let (tl, probes) = clip_to_data(client, asked).await?;
+    progress.set_message("");
+    let step = tl.step_secs as u64;
+    let chunk_steps = part_steps(tl);
+    let chunks: Vec<Chunk> = Metric::ALL
+        .iter()
+        .flat_map(|&metric| {
+            (0..tl.steps).step_by(chunk_steps).map(move |first| Chunk {
+                metric,
+                first,
+                len: chunk_steps.min(tl.steps - first),
+            })
+        })
+        .collect();
+    let instants = Instants::COUNT;
+    progress.set_length((chunks.len() + instants) as u64);
+    let mut store = Store::new(asked, tl);
+    let mut answers = futures::stream::iter(chunks)
+        .map(|chunk| async move {
+            let q = chunk.metric.promql(step);
+            // CPU counters also at the window's start, to difference the first step.
+            let first = if chunk.metric == Metric::CpuUsage && chunk.first == 0 {
+                tl.start
+            } else {
+                tl.time(chunk.first)
+            };
+            let start = crate::prometheus_time(first);
+            let end = crate::prometheus_time(tl.time(chunk.first + chunk.len - 1));
+            let series = client
+                .query_range(&q, start, end, Duration::from_secs(step))
+                .await;
+            (chunk.metric, series)
+        })
+        .buffer_unordered(config.concurrency.max(1));
+    let mut queries = probes;
+    while let Some((metric, series)) = answers.next().await {
+        queries += 1;
+        progress.inc(1);
+        store.add(metric, series?);
+    }
+    drop(answers);
+    let instants = Instants::fetch(client, tl, progress).await?;
+    queries += Instants::COUNT;
+    Ok(store.finish(instants, queries))
+}
+
+/// Range-query answers merged per container and node.
+struct Store {
+    /// The window the user asked for; `tl` is its part that holds data.
+    asked: Timeline,
+    tl: Timeline,
+    containers: HashMap<ContainerKey, ContainerData>,
+    nodes: BTreeMap<String, NodeData>,
+    seen: Vec<Metric>,
+    /// CPU counters at the window's start.
+    cpu_before: HashMap<ContainerKey, f64>,
+}
+
+impl Store {
+    fn new(asked: Timeline, tl: Timeline) -> Self {
+        Self {
+            asked,
+            tl,
+            containers: HashMap::new(),
+            nodes: BTreeMap::new(),
+            seen: Vec::new(),
+            cpu_before: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, metric: Metric, series: Vec<Series>) {
+        if !series.is_empty() && !self.seen.contains(&metric) {
+            self.seen.push(metric);
+        }
+        let steps = self.tl.steps;
+        for s in series {
+            let label = |name: &str| s.labels.get(name).cloned().unwrap_or_default();
+            let mut before = None;
+            let mut key = None;
+            let track = if matches!(metric, Metric::NodeCpu | Metric::NodeMemory) {
+                let name = label("node");
+                let node = self.nodes.entry(name.clone()).or_insert_with(|| NodeData {
+                    name,
+                    cpu_cores: vec![f64::NAN; steps],
+                    memory_bytes: vec![f64::NAN; steps],
+                    labels: None,
+                });
+                if metric == Metric::NodeCpu {
+                    &mut node.cpu_cores
+                } else {
+                    &mut node.memory_bytes
+                }
+            } else {
+                let k = ContainerKey {
+                    namespace: label("namespace"),
+                    pod: label("pod"),
+                    container: label("container"),
+                };
+                let c = self
+                    .containers
+                    .entry(k.clone())
+                    .or_insert_with(|| ContainerData::new(k.clone(), steps));
+                key = Some(k);
+                // Requests name the node the scheduler chose; cAdvisor's label is the fallback.
+                if let Some(node) = s.labels.get("node").filter(|n| !n.is_empty())
+                    && (c.node.is_none()
+                        || matches!(metric, Metric::CpuRequest | Metric::MemoryRequest))
+                {
+                    c.node = Some(node.clone());
+                }
+                match metric {
+                    Metric::Running => {
+                        if c.running.is_empty() {
+                            c.running = vec![f64::NAN; steps];
+                        }
+                        &mut c.running
+                    }
+                    Metric::CpuRequest => &mut c.cpu_request,
+                    Metric::MemoryRequest => &mut c.memory_request,
+                    Metric::CpuUsage => &mut c.cpu_usage,
+                    Metric::MemoryUsage => &mut c.memory_usage,
+                    Metric::MemoryPeak => &mut c.memory_peak,
+                    Metric::NodeCpu | Metric::NodeMemory => continue,
+                }
+            };
+            for (t, v) in s.points {
+                if let Some(i) = self.tl.index(t) {
+                    track[i] = v;
+                } else if metric == Metric::CpuUsage && (t - self.tl.start).abs() < 0.5 {
+                    before = Some(v);
+                }
+            }
+            if let (Some(v), Some(key)) = (before, key) {
+                self.cpu_before.insert(key, v);
+            }
+        }
+    }
+
+    fn finish(self, instants: Instants, queries: usize) -> Dataset {
+        let mut warnings = missing_series(&self.seen);
+        let mut nodes: Vec<NodeData> = self.nodes.into_values().collect();
+        warnings.extend(label_nodes(&mut nodes, &instants.node_labels));
+        let mut containers: Vec<ContainerData> = self.containers.into_values().collect();
+        containers.sort_by(|a, b| a.key.cmp(&b.key));
+        for c in &mut containers {
+            c.memory_limit = instants.memory_limits.get(&c.key).copied();
+            let before = self.cpu_before.get(&c.key).copied();
+            counter_rates(&mut c.cpu_usage, before, self.tl.step_secs);
+        }
+        let owners = instants.owners;
+        warnings.extend(owner_warnings(&owners, !containers.is_empty()));
+        let any_at = |i: usize| {
+            nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
+                || containers.iter().any(|c| c.runs_at(i))
+        };
+        warnings.extend(coverage(self.asked, self.tl, any_at));
+        Dataset {
+            timeline: self.tl,
+            containers,
+            nodes,
+            owners,
+            warnings,
+            queries,
+        }
+    }
+}

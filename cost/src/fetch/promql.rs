@@ -1,0 +1,152 @@
+//! The per-step expressions a report is built from, for evaluation at each step of a range
+//! query or subquery, each aggregated `by (namespace, pod, container)`. The same definitions as
+//! [`crate::Summary::from_dataset`] applies to per-step data:
+//!
+//! - a container runs in a step when kube-state-metrics says so (or, without that metric, when
+//!   it has requests or usage then);
+//! - CPU usage is the counter's increase since the previous step over the step; a step without
+//!   a previous value (the container's first, after a scrape gap, after a restart) has none,
+//!   so that a gap cannot read as a spike;
+//! - charged is max(request, usage), either missing counting as 0.
+
+/// Label filter for cAdvisor's per-container series (not the pod's cgroup or pause container).
+pub const CADVISOR: &str = r#"container!="",container!="POD",pod!="""#;
+pub const BY_CONTAINER: &str = "namespace, pod, container";
+
+/// Expressions for steps of `step` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Exprs {
+    step: u64,
+    /// Whether `kube_pod_container_status_running` exists (else requests or usage stand in).
+    running_metric: bool,
+}
+
+impl Exprs {
+    pub fn new(step: u64, running_metric: bool) -> Self {
+        Self {
+            step: step.max(1),
+            running_metric,
+        }
+    }
+
+    pub fn step(self) -> u64 {
+        self.step
+    }
+
+    /// One millisecond short of the step: Prometheus 2's range selectors include their left
+    /// end, which would count a sample on a step boundary in two steps.
+    fn window(self) -> String {
+        format!("{}ms", self.step * 1000 - 1)
+    }
+
+    fn request(self, resource: &str, unit: &str) -> String {
+        format!(
+            r#"clamp_min(max by ({BY_CONTAINER}) (avg_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{w}])), 0)"#,
+            w = self.window()
+        )
+    }
+
+    pub fn cpu_request(self) -> String {
+        self.request("cpu", "core")
+    }
+
+    pub fn memory_request(self) -> String {
+        self.request("memory", "byte")
+    }
+
+    /// The CPU counter at the step's end, or one step earlier.
+    fn cpu_counter(self, offset: bool) -> String {
+        let offset = if offset {
+            format!(" offset {}s", self.step)
+        } else {
+            String::new()
+        };
+        format!(
+            "max by ({BY_CONTAINER}) (last_over_time(container_cpu_usage_seconds_total{{{CADVISOR}}}[{w}]{offset}))",
+            w = self.window()
+        )
+    }
+
+    /// Cores used in the step.
+    pub fn cpu_usage(self) -> String {
+        format!(
+            "(({} - {}) >= 0) / {}",
+            self.cpu_counter(false),
+            self.cpu_counter(true),
+            self.step
+        )
+    }
+
+    fn working_set(self, function: &str) -> String {
+        format!(
+            "sum by ({BY_CONTAINER}) ({function}(container_memory_working_set_bytes{{{CADVISOR}}}[{w}]))",
+            w = self.window()
+        )
+    }
+
+    /// Working-set bytes, averaged over the step.
+    pub fn memory_usage(self) -> String {
+        self.working_set("avg_over_time")
+    }
+
+    /// Working-set bytes, the step's highest.
+    pub fn memory_peak(self) -> String {
+        self.working_set("max_over_time")
+    }
+
+    /// 1 for each container running in the step.
+    pub fn running(self) -> String {
+        if self.running_metric {
+            format!(
+                "max by ({BY_CONTAINER}) (max_over_time(kube_pod_container_status_running[{w}])) >= 0.5",
+                w = self.window()
+            )
+        } else {
+            format!(
+                "({} or {} or {} or {}) * 0 + 1",
+                self.cpu_request(),
+                self.memory_request(),
+                self.cpu_counter(false),
+                self.memory_usage()
+            )
+        }
+    }
+
+    /// max(request, usage), either missing counting as 0.
+    fn charged(request: &str, usage: &str) -> String {
+        format!("({request}) > ({usage}) or ({usage}) or ({request})")
+    }
+
+    pub fn cpu_charged(self) -> String {
+        Self::charged(&self.cpu_request(), &self.cpu_usage())
+    }
+
+    pub fn memory_charged(self) -> String {
+        Self::charged(&self.memory_request(), &self.memory_usage())
+    }
+
+    /// `expr` in the steps its container ran.
+    pub fn while_running(self, expr: &str) -> String {
+        format!("({expr}) and ({})", self.running())
+    }
+
+    /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`), and
+    /// per pod (`namespace, pod`) for pods without one.
+    pub fn owner_cores(self) -> String {
+        let used = self.while_running(&self.cpu_usage());
+        let owner = format!(
+            r#"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""}}[{w}]))"#,
+            w = self.window()
+        );
+        format!(
+            "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) ({owner})) \
+             or sum by (namespace, pod) (({used}) unless on (namespace, pod) ({owner}))"
+        )
+    }
+
+    /// A subquery over `steps` steps ending at the evaluation time: one point per step.
+    pub fn over(self, expr: &str, steps: usize) -> String {
+        let range_ms = steps as u64 * self.step * 1000 - 1;
+        format!("({expr})[{range_ms}ms:{}s]", self.step)
+    }
+}
