@@ -37,7 +37,7 @@ pub struct CostConfig {
     pub resolution: Duration,
     /// Rows in each Markdown/HTML table; CSV and JSON have every row.
     pub top: usize,
-    /// Range queries in flight at once.
+    /// Queries in flight at once.
     pub concurrency: usize,
     pub prices: PriceConfig,
     pub rightsizing: RightsizeConfig,

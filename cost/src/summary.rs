@@ -71,9 +71,10 @@ pub struct Summary {
     pub queries: usize,
 }
 
-/// Steps per day at `tl`'s resolution: the parts percentiles are taken over.
-pub fn day_steps(tl: Timeline) -> usize {
-    ((86_400.0 / tl.step_secs).round() as usize).max(1)
+/// Steps per part of the window: a day (right-sizing's percentiles are daily; answers stay
+/// small), at most 10,000 (Prometheus refuses over 11,000 points per series in a query).
+pub fn part_steps(tl: Timeline) -> usize {
+    ((86_400.0 / tl.step_secs).round() as usize).clamp(1, 10_000)
 }
 
 /// The window in parts of at most `len` steps, ending with the window (so the newest part is
@@ -180,7 +181,7 @@ fn totals(
         samples.clear();
     };
     let (mut cpu_day, mut memory_day) = (Vec::new(), Vec::new());
-    for (first, len) in parts(tl.steps, day_steps(tl)) {
+    for (first, len) in parts(tl.steps, part_steps(tl)) {
         for i in first..first + len {
             if !c.runs_at(i) {
                 continue;

@@ -21,16 +21,8 @@ pub use aggregate::fetch;
 pub use per_step::per_step;
 
 use crate::render::utc;
+use crate::summary::part_steps;
 use crate::{ContainerKey, CostConfig, NodeData, Owners, Timeline};
-
-/// Prometheus refuses more than 11,000 points per series in one range query.
-const MAX_POINTS_PER_QUERY: usize = 10_000;
-
-/// Steps per part of the window: a day (small answers, steady progress; the parts right-sizing
-/// takes its daily percentiles over), within Prometheus's points per query.
-fn part_steps(tl: Timeline) -> usize {
-    crate::summary::day_steps(tl).clamp(1, MAX_POINTS_PER_QUERY)
-}
 
 /// The series a report reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
