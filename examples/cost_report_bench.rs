@@ -8,10 +8,28 @@
 //! minutes of backfill. It prints the backfill time, then the report's wall time, queries
 //! (counted by the fetch layer, and by Prometheus itself), peak RSS of the report (run in a
 //! fresh process) and its row counts, and checks every backfilled sample is queryable.
+//!
+//! A thousand nodes take about 20 minutes to generate, so VictoriaMetrics data can also be
+//! generated once into a kept directory and reported on as often as the report changes:
+//!
+//! - `cost_report_bench generate DIR NODES PODS DAYS` writes the data into a VictoriaMetrics on
+//!   DIR (which must be new or empty), then `DIR/bench.json` describing it, and waits for the
+//!   store's merges. Interrupted (Ctrl-C, SIGTERM), it stops the store cleanly; DIR then has no
+//!   `bench.json` and is to be removed.
+//! - `cost_report_bench report-on DIR [--verify]` serves DIR again, waits for the store to be
+//!   idle and runs the same report as the default mode, printing the same figures;
+//!   `--verify` also checks every generated sample is queryable.
+//!
+//! In every mode the report reaches the store through a proxy in this process that counts the
+//! bytes the store sends it, printed as "bytes received".
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig, sample_time};
 use tidal_cost::render::{self, Format};
@@ -19,6 +37,8 @@ use tidal_cost::{CostConfig, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile, unix_now};
 use tidal_testkit::prometheus::Prometheus;
 use tidal_testkit::victoria::VictoriaMetrics;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 
 const STEP: Duration = Duration::from_secs(300);
 /// One part per 2 h: about 250 MB of text at full size, one promtool block.
@@ -36,44 +56,24 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(1800);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == REPORT_ARG) {
-        return report(&args[1..]).await;
+    match args.first().map(String::as_str) {
+        Some(REPORT_ARG) => return report(&args[1..]).await,
+        Some("generate") => return until_interrupted(generate(&args[1..])).await,
+        Some("report-on") => return until_interrupted(report_on(&args[1..])).await,
+        _ => {}
     }
-    let count = |i: usize, default: usize| -> anyhow::Result<usize> {
-        args.get(i).map_or(Ok(default), |a| {
-            a.parse()
-                .with_context(|| format!("argument {} ({a}) is not a count", i + 1))
-        })
-    };
-    let (nodes, pods, days) = (count(0, 100)?, count(1, 3000)?, count(2, 7)?);
+    let (nodes, pods, days) = sizes(&args)?;
     let store = args.get(3).map_or("prometheus", String::as_str);
     ensure!(
-        nodes > 0 && pods >= 10 && days > 0 && ["prometheus", "victoria-metrics"].contains(&store),
+        ["prometheus", "victoria-metrics"].contains(&store),
         "usage: cost_report_bench [NODES PODS DAYS [prometheus|victoria-metrics]]"
     );
-    let end = unix_now() - unix_now() % STEP.as_secs() as i64;
-    let start = end - days as i64 * DAY;
+    let (start, end) = window(days);
     let cluster = cluster(nodes, pods, start, end);
 
     let backfill = Instant::now();
-    let parts = cluster.to_openmetrics_parts(PART);
-    let parts_count = parts.len();
-    eprintln!(
-        "{nodes} nodes, {pods} pods, {days} days at {}s: computed in {:.1?}; backfilling {parts_count} parts",
-        STEP.as_secs(),
-        backfill.elapsed()
-    );
     let mut bytes = 0;
-    let parts = parts.enumerate().map(|(i, part)| {
-        bytes += part.len();
-        eprintln!(
-            "  part {}/{parts_count}: {} MB, {:.0?} elapsed",
-            i + 1,
-            part.len() >> 20,
-            backfill.elapsed()
-        );
-        part
-    });
+    let (parts_count, parts) = parts(&cluster, (nodes, pods, days), &mut bytes);
     let (url, server) = match store {
         "prometheus" => {
             let Some(prom) = Prometheus::start_from_parts(parts, PART).await? else {
@@ -96,32 +96,280 @@ async fn main() -> anyhow::Result<()> {
     // Both stores compact (merge) what was written in the background.
     wait_for_compaction(server.pid()).await?;
 
-    // The report runs in a fresh process, so its peak RSS is its own.
-    let http = reqwest::Client::new();
-    let before = served(&http, &url, &server).await?;
-    let status = tokio::process::Command::new(std::env::current_exe()?)
-        .arg(REPORT_ARG)
-        .args([
-            url.clone(),
-            end.to_string(),
-            nodes.to_string(),
-            pods.to_string(),
-        ])
-        .status()
-        .await?;
-    ensure!(status.success(), "the report failed: {status}");
-    let after = served(&http, &url, &server).await?;
-    println!(
-        "{store} served {} query_range + {} query requests, {:.2} s handling them",
-        after.range - before.range,
-        after.instant - before.instant,
-        after.seconds - before.seconds
-    );
+    run_report(&server, &url, end, nodes, pods).await?;
     println!(
         "backfill into {store}: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
         bytes as f64 / 1e9
     );
-    verify_all_samples(&http, &url, &cluster, days).await
+    let http = reqwest::Client::new();
+    verify_all_samples(&http, &url, cluster.end(), cluster.sample_count(), days).await
+}
+
+/// NODES PODS DAYS, the first three of `args`, each defaulting to the default mode's.
+fn sizes(args: &[String]) -> anyhow::Result<(usize, usize, usize)> {
+    let count = |i: usize, name: &str, default: usize| -> anyhow::Result<usize> {
+        args.get(i).map_or(Ok(default), |a| {
+            a.parse()
+                .with_context(|| format!("{name} ({a}) is not a count"))
+        })
+    };
+    let sizes @ (nodes, pods, days) = (
+        count(0, "NODES", 100)?,
+        count(1, "PODS", 3000)?,
+        count(2, "DAYS", 7)?,
+    );
+    ensure!(
+        nodes > 0 && pods >= 10 && days > 0,
+        "at least 1 node, 10 pods and 1 day"
+    );
+    Ok(sizes)
+}
+
+/// `days` up to now, rounded down to a whole step: `(start, end)` in Unix seconds.
+fn window(days: usize) -> (i64, i64) {
+    let now = unix_now();
+    let end = now - now % STEP.as_secs() as i64;
+    (end - days as i64 * DAY, end)
+}
+
+/// The cluster's OpenMetrics in `PART` slices, each rendered when pulled and announced with
+/// its size and the time elapsed; `bytes` adds up their sizes. Also returns how many there are.
+fn parts<'a>(
+    cluster: &ClusterMetrics,
+    (nodes, pods, days): (usize, usize, usize),
+    bytes: &'a mut usize,
+) -> (usize, impl Iterator<Item = String> + 'a) {
+    let started = Instant::now();
+    let parts = cluster.to_openmetrics_parts(PART);
+    let count = parts.len();
+    eprintln!(
+        "{nodes} nodes, {pods} pods, {days} days at {}s: computed in {:.1?}; backfilling {count} parts",
+        STEP.as_secs(),
+        started.elapsed()
+    );
+    let parts = parts.enumerate().map(move |(i, part)| {
+        *bytes += part.len();
+        eprintln!(
+            "  part {}/{count}: {} MB, {:.0?} elapsed",
+            i + 1,
+            part.len() >> 20,
+            started.elapsed()
+        );
+        part
+    });
+    (count, parts)
+}
+
+/// What `generate` wrote into DIR, as `DIR/bench.json`: what `report-on` needs to run the
+/// same report on it, and to verify it without generating it again.
+#[derive(Serialize, Deserialize)]
+struct Bench {
+    nodes: usize,
+    pods: usize,
+    days: usize,
+    /// First and last sample, Unix seconds.
+    start: i64,
+    end: i64,
+    step_secs: i64,
+    /// Samples generated, for `report-on --verify`.
+    samples: usize,
+}
+
+const BENCH_JSON: &str = "bench.json";
+
+/// `generate DIR NODES PODS DAYS`: the cluster's metrics into a VictoriaMetrics on DIR, kept.
+async fn generate(args: &[String]) -> anyhow::Result<()> {
+    let usage = "usage: cost_report_bench generate DIR NODES PODS DAYS";
+    let [dir, sizes_args @ ..] = args else {
+        bail!(usage);
+    };
+    ensure!(sizes_args.len() == 3, usage);
+    let (nodes, pods, days) = sizes(sizes_args)?;
+    let dir = PathBuf::from(dir);
+    // Data of another size or week would be mixed in and counted by `--verify`.
+    ensure!(
+        !dir.exists() || dir.read_dir()?.next().is_none(),
+        "{} is not empty: generate into a new directory",
+        dir.display()
+    );
+    let Some(vm) = VictoriaMetrics::start_on_dir(&dir).await? else {
+        bail!("victoria-metrics is needed: apt-get install -y victoria-metrics");
+    };
+    let (start, end) = window(days);
+    let cluster = cluster(nodes, pods, start, end);
+    let written = Instant::now();
+    let mut bytes = 0;
+    let (parts_count, parts) = parts(&cluster, (nodes, pods, days), &mut bytes);
+    vm.import_parts(parts).await?;
+    eprintln!(
+        "wrote {:.1} GB of OpenMetrics in {parts_count} parts into {} in {:.0?}",
+        bytes as f64 / 1e9,
+        dir.display(),
+        written.elapsed()
+    );
+    let bench = Bench {
+        nodes,
+        pods,
+        days,
+        start: cluster.start(),
+        end: cluster.end(),
+        step_secs: cluster.step_secs(),
+        samples: cluster.sample_count(),
+    };
+    let json = dir.join(BENCH_JSON);
+    std::fs::write(&json, serde_json::to_string_pretty(&bench)? + "\n")?;
+    eprintln!("wrote {}", json.display());
+    // Merged now, the data is served at once by `report-on`, and its size on disk is final.
+    wait_for_compaction(vm.pid()).await?;
+    println!(
+        "generated {nodes} nodes, {pods} pods, {days} days ({} samples) into {} in {:.0?}",
+        bench.samples,
+        dir.display(),
+        written.elapsed()
+    );
+    Ok(())
+}
+
+/// `report-on DIR [--verify]`: the default mode's report on what `generate` left in DIR.
+async fn report_on(args: &[String]) -> anyhow::Result<()> {
+    let verify = args.iter().any(|a| a == "--verify");
+    let dirs: Vec<&String> = args.iter().filter(|a| *a != "--verify").collect();
+    let [dir] = dirs[..] else {
+        bail!("usage: cost_report_bench report-on DIR [--verify]");
+    };
+    let dir = Path::new(dir);
+    let json = dir.join(BENCH_JSON);
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "reading {}: is {} a complete `generate`?",
+            json.display(),
+            dir.display()
+        )
+    })?;
+    let bench: Bench =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    let Some(vm) = VictoriaMetrics::start_on_dir(dir).await? else {
+        bail!("victoria-metrics is needed: apt-get install -y victoria-metrics");
+    };
+    let url = vm.url();
+    let server = Server::VictoriaMetrics(vm);
+    eprintln!(
+        "{} nodes, {} pods, {} days ({}..={}) from {}",
+        bench.nodes,
+        bench.pods,
+        bench.days,
+        bench.start,
+        bench.end,
+        dir.display()
+    );
+    wait_for_compaction(server.pid()).await?;
+    run_report(&server, &url, bench.end, bench.nodes, bench.pods).await?;
+    if verify {
+        let http = reqwest::Client::new();
+        verify_all_samples(&http, &url, bench.end, bench.samples, bench.days).await?;
+    }
+    Ok(())
+}
+
+/// Runs `work` until it ends or SIGINT / SIGTERM arrives. Either way its store, dropped,
+/// shuts down cleanly, which matters for a kept data directory: killed outright, the store
+/// would lose what it still buffers (and leave the directory locked if left running).
+async fn until_interrupted(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut interrupt, mut terminate) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+    );
+    tokio::select! {
+        // First: on Ctrl-C the store gets SIGINT too, and `work` fails as it goes away.
+        biased;
+        _ = interrupt.recv() => bail!("interrupted; the store was shut down"),
+        _ = terminate.recv() => bail!("terminated; the store was shut down"),
+        done = work => done,
+    }
+}
+
+/// Runs the report in a fresh process, so its peak RSS is its own, reaching the store at `url`
+/// through a proxy that counts the bytes received; prints those, and the store's own count of
+/// the queries it served.
+async fn run_report(
+    server: &Server,
+    url: &str,
+    end: i64,
+    nodes: usize,
+    pods: usize,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let (proxy, received) = counting_proxy(url).await?;
+    let before = served(&http, url, server).await?;
+    let status = tokio::process::Command::new(std::env::current_exe()?)
+        .arg(REPORT_ARG)
+        .args([proxy, end.to_string(), nodes.to_string(), pods.to_string()])
+        .status()
+        .await?;
+    ensure!(status.success(), "the report failed: {status}");
+    // VictoriaMetrics answers `/metrics` from a copy refreshed about once a second: without
+    // this pause, a report of under a second reads as no queries at all.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = served(&http, url, server).await?;
+    let received = received.load(Ordering::Relaxed);
+    println!(
+        "bytes received: {:.1} MB ({received} bytes of HTTP responses, headers included)",
+        received as f64 / 1e6
+    );
+    println!(
+        "{} served {} query_range + {} query requests, {:.2} s handling them",
+        server.name(),
+        after.range - before.range,
+        after.instant - before.instant,
+        after.seconds - before.seconds
+    );
+    Ok(())
+}
+
+/// A TCP proxy on a free `127.0.0.1` port forwarding to the store at `url` (`http://HOST:PORT`)
+/// and counting the bytes the store sends back: the store's responses as the report receives
+/// them, whatever the store and whatever the client's encoding. Returns the proxy's URL.
+async fn counting_proxy(url: &str) -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    let store = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url} is not http://HOST:PORT"))?
+        .trim_end_matches('/')
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let proxy = format!("http://{}", listener.local_addr()?);
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (store, counter) = (store.clone(), Arc::clone(&counter));
+            tokio::spawn(async move {
+                let Ok(upstream) = TcpStream::connect(&store).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_store, mut to_store) = upstream.into_split();
+                let requests = async {
+                    tokio::io::copy(&mut from_client, &mut to_store).await?;
+                    to_store.shutdown().await
+                };
+                let responses = async {
+                    let mut buf = vec![0; 64 << 10];
+                    loop {
+                        let n = from_store.read(&mut buf).await?;
+                        if n == 0 {
+                            return to_client.shutdown().await;
+                        }
+                        to_client.write_all(&buf[..n]).await?;
+                        counter.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                };
+                let _: (std::io::Result<()>, std::io::Result<()>) =
+                    tokio::join!(requests, responses);
+            });
+        }
+    });
+    Ok((proxy, received))
 }
 
 /// The store under test, kept running until the benchmark ends.
@@ -131,6 +379,13 @@ enum Server {
 }
 
 impl Server {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Prometheus(_) => "prometheus",
+            Self::VictoriaMetrics(_) => "victoria-metrics",
+        }
+    }
+
     fn pid(&self) -> Option<u32> {
         match self {
             Self::Prometheus(p) => p.pid(),
@@ -413,11 +668,12 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 /// Every backfilled sample is queryable: per metric name, `count_over_time` over the whole
-/// range adds up to what was generated.
+/// range adds up to what was generated: `generated` samples over `days`, the last at `end`.
 async fn verify_all_samples(
     http: &reqwest::Client,
     url: &str,
-    cluster: &ClusterMetrics,
+    end: i64,
+    generated: usize,
     days: usize,
 ) -> anyhow::Result<()> {
     let names: Value = http
@@ -432,10 +688,7 @@ async fn verify_all_samples(
         let query = format!("sum(count_over_time({name}[{}d]))", days + 1);
         let answer: Value = http
             .get(format!("{url}/api/v1/query"))
-            .query(&[
-                ("query", query.as_str()),
-                ("time", &cluster.end().to_string()),
-            ])
+            .query(&[("query", query.as_str()), ("time", &end.to_string())])
             .send()
             .await?
             .json()
@@ -446,7 +699,6 @@ async fn verify_all_samples(
             .with_context(|| format!("{query}: {answer}"))?;
         queried += value;
     }
-    let generated = cluster.sample_count();
     println!(
         "verified: {queried} samples queryable of {generated} generated, in {} metric names",
         names.len()

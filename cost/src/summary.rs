@@ -31,7 +31,7 @@ pub struct ContainerTotals {
     pub memory_percentile: Option<f64>,
     /// The highest working-set peak.
     pub memory_peak: Option<f64>,
-    /// Requests in the container's newest running step that had them.
+    /// Requests as kube-state-metrics last reported them in the window.
     pub latest_cpu_request: Option<f64>,
     pub latest_memory_request: Option<f64>,
     pub memory_limit: Option<f64>,
@@ -180,6 +180,10 @@ fn totals(
         }
         samples.clear();
     };
+    // As kube-state-metrics last reported them, running or not.
+    let latest = |track: &Track| track.iter().rev().find(|v| !v.is_nan()).map(|v| v.max(0.0));
+    t.latest_cpu_request = latest(&c.cpu_request);
+    t.latest_memory_request = latest(&c.memory_request);
     let (mut cpu_day, mut memory_day) = (Vec::new(), Vec::new());
     for (first, len) in parts(tl.steps, part_steps(tl)) {
         for i in first..first + len {
@@ -199,12 +203,6 @@ fn totals(
             let memory_charged = mem_req.unwrap_or(0.0).max(mem_use.unwrap_or(0.0));
             t.cpu_charged += cpu_charged;
             t.memory_charged += memory_charged;
-            if let Some(r) = cpu_req {
-                t.latest_cpu_request = Some(r);
-            }
-            if let Some(r) = mem_req {
-                t.latest_memory_request = Some(r);
-            }
             if let Some(p) = peak {
                 t.memory_peak = Some(t.memory_peak.map_or(p, |m| m.max(p)));
                 memory_day.push(p);

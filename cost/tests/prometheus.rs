@@ -11,7 +11,7 @@ use std::time::Duration;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_cost::prices::InstanceTypePrice;
 use tidal_cost::render::{self, Format};
-use tidal_cost::{CostConfig, Report, Summary, build_report, fetch};
+use tidal_cost::{CostConfig, Report, RightsizeConfig, Summary, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile};
 use tidal_testkit::tsdb::{self, Tsdb};
 
@@ -466,10 +466,6 @@ async fn database_aggregates_equal_the_per_step_reduction() -> TestResult {
         resolution: Duration::from_secs(300),
         ..CostConfig::default()
     };
-    let percentiles = (
-        config.rightsizing.cpu_percentile,
-        config.rightsizing.memory_percentile,
-    );
     for store in tsdb::start_all(&cycling_cluster().to_openmetrics()).await? {
         let client = PrometheusClient::new(&PrometheusConfig {
             url: store.url(),
@@ -477,107 +473,129 @@ async fn database_aggregates_equal_the_per_step_reduction() -> TestResult {
         })?;
         let tl = fetch::timeline(tidal_core::prometheus::sample_time(END as f64), &config);
         let hidden = indicatif::ProgressBar::hidden();
-        let aggregated = fetch::fetch(&client, &config, tl, &hidden).await?;
         let per_step = fetch::per_step(&client, &config, tl, &hidden).await?;
-        let reference = Summary::from_dataset(&per_step, percentiles);
-        let name = store.name();
-        assert_eq!(aggregated.timeline, reference.timeline, "{name}");
-        let keys = |s: &Summary| {
-            s.containers
-                .iter()
-                .map(|c| c.key.clone())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(keys(&aggregated), keys(&reference), "{name}: containers");
-        assert_eq!(aggregated.containers.len(), 5, "{name}");
-        for (a, r) in aggregated.containers.iter().zip(&reference.containers) {
-            let what = format!("{name}: {}/{}", a.key.pod, a.key.container);
-            assert_eq!(a.node, r.node, "{what}");
-            assert_eq!(a.running_steps, r.running_steps, "{what}");
-            for (field, x, y) in [
-                ("cpu_request", a.cpu_request, r.cpu_request),
-                ("cpu_usage", a.cpu_usage, r.cpu_usage),
-                ("cpu_charged", a.cpu_charged, r.cpu_charged),
-                ("memory_request", a.memory_request, r.memory_request),
-                ("memory_usage", a.memory_usage, r.memory_usage),
-                ("memory_charged", a.memory_charged, r.memory_charged),
-            ] {
-                assert_close(&format!("{what} {field}"), x, y);
-            }
-            for (field, x, y) in [
-                ("cpu_percentile", a.cpu_percentile, r.cpu_percentile),
-                (
-                    "memory_percentile",
-                    a.memory_percentile,
-                    r.memory_percentile,
-                ),
-                ("memory_peak", a.memory_peak, r.memory_peak),
-                (
-                    "latest_cpu_request",
-                    a.latest_cpu_request,
-                    r.latest_cpu_request,
-                ),
-                (
-                    "latest_memory_request",
-                    a.latest_memory_request,
-                    r.latest_memory_request,
-                ),
-                ("memory_limit", a.memory_limit, r.memory_limit),
-            ] {
-                assert_eq!(x.is_some(), y.is_some(), "{what} {field}: {x:?} vs {y:?}");
-                assert_close(
-                    &format!("{what} {field}"),
-                    x.unwrap_or(0.0),
-                    y.unwrap_or(0.0),
-                );
-            }
+        // The default memory percentile (1: the peak, which stands for it) and one of its own.
+        for memory_percentile in [1.0, 0.9] {
+            let config = CostConfig {
+                rightsizing: RightsizeConfig {
+                    memory_percentile,
+                    ..config.rightsizing.clone()
+                },
+                ..config.clone()
+            };
+            let aggregated = fetch::fetch(&client, &config, tl, &hidden).await?;
+            let percentiles = (config.rightsizing.cpu_percentile, memory_percentile);
+            let reference = Summary::from_dataset(&per_step, percentiles);
+            let name = format!("{} (memory p{memory_percentile})", store.name());
+            same_summary(&name, &aggregated, &reference, &config)?;
         }
-        let (s, r) = (&aggregated.steps, &reference.steps);
-        assert_tracks(&format!("{name} used cores"), &s.used_cores, &r.used_cores);
-        assert_tracks(&format!("{name} used bytes"), &s.used_bytes, &r.used_bytes);
-        assert_eq!(
-            s.namespace_charged.keys().collect::<Vec<_>>(),
-            r.namespace_charged.keys().collect::<Vec<_>>(),
-            "{name}"
-        );
-        for (ns, (cpu, memory)) in &s.namespace_charged {
-            let (rc, rm) = &r.namespace_charged[ns];
-            assert_tracks(&format!("{name} {ns} charged cores"), cpu, rc);
-            assert_tracks(&format!("{name} {ns} charged bytes"), memory, rm);
-        }
-        assert_eq!(
-            s.owner_used_cores.keys().collect::<Vec<_>>(),
-            r.owner_used_cores.keys().collect::<Vec<_>>(),
-            "{name}"
-        );
-        for (owner, cores) in &s.owner_used_cores {
-            let what = format!("{name} {}/{}", owner.kind, owner.name);
-            assert_tracks(&what, cores, &r.owner_used_cores[owner]);
-        }
-        assert_eq!(aggregated.nodes, reference.nodes, "{name}");
-        // Two parts: the web pod that came and went ran in both.
-        let web2 = aggregated
-            .containers
-            .iter()
-            .find(|c| c.key.pod == "web-2")
-            .ok_or("no web-2")?;
-        assert!(
-            web2.running_steps > 100.0 && web2.running_steps < 288.0,
-            "{web2:?}"
-        );
-        let a = build_report(&aggregated, &config);
-        let b = build_report(&reference, &config);
-        assert_money(
-            "total",
-            a.allocation.total.node_cost,
-            b.allocation.total.node_cost,
-        );
-        assert_money(
-            "idle",
-            a.allocation.total.idle_cost,
-            b.allocation.total.idle_cost,
-        );
     }
+    Ok(())
+}
+
+/// `aggregated` (from the database) equals `reference` (reduced in Rust).
+fn same_summary(
+    name: &str,
+    aggregated: &Summary,
+    reference: &Summary,
+    config: &CostConfig,
+) -> TestResult {
+    assert_eq!(aggregated.timeline, reference.timeline, "{name}");
+    let keys = |s: &Summary| {
+        s.containers
+            .iter()
+            .map(|c| c.key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(aggregated), keys(reference), "{name}: containers");
+    assert_eq!(aggregated.containers.len(), 5, "{name}");
+    for (a, r) in aggregated.containers.iter().zip(&reference.containers) {
+        let what = format!("{name}: {}/{}", a.key.pod, a.key.container);
+        assert_eq!(a.node, r.node, "{what}");
+        assert_eq!(a.running_steps, r.running_steps, "{what}");
+        for (field, x, y) in [
+            ("cpu_request", a.cpu_request, r.cpu_request),
+            ("cpu_usage", a.cpu_usage, r.cpu_usage),
+            ("cpu_charged", a.cpu_charged, r.cpu_charged),
+            ("memory_request", a.memory_request, r.memory_request),
+            ("memory_usage", a.memory_usage, r.memory_usage),
+            ("memory_charged", a.memory_charged, r.memory_charged),
+        ] {
+            assert_close(&format!("{what} {field}"), x, y);
+        }
+        for (field, x, y) in [
+            ("cpu_percentile", a.cpu_percentile, r.cpu_percentile),
+            (
+                "memory_percentile",
+                a.memory_percentile,
+                r.memory_percentile,
+            ),
+            ("memory_peak", a.memory_peak, r.memory_peak),
+            (
+                "latest_cpu_request",
+                a.latest_cpu_request,
+                r.latest_cpu_request,
+            ),
+            (
+                "latest_memory_request",
+                a.latest_memory_request,
+                r.latest_memory_request,
+            ),
+            ("memory_limit", a.memory_limit, r.memory_limit),
+        ] {
+            assert_eq!(x.is_some(), y.is_some(), "{what} {field}: {x:?} vs {y:?}");
+            assert_close(
+                &format!("{what} {field}"),
+                x.unwrap_or(0.0),
+                y.unwrap_or(0.0),
+            );
+        }
+    }
+    let (s, r) = (&aggregated.steps, &reference.steps);
+    assert_tracks(&format!("{name} used cores"), &s.used_cores, &r.used_cores);
+    assert_tracks(&format!("{name} used bytes"), &s.used_bytes, &r.used_bytes);
+    assert_eq!(
+        s.namespace_charged.keys().collect::<Vec<_>>(),
+        r.namespace_charged.keys().collect::<Vec<_>>(),
+        "{name}"
+    );
+    for (ns, (cpu, memory)) in &s.namespace_charged {
+        let (rc, rm) = &r.namespace_charged[ns];
+        assert_tracks(&format!("{name} {ns} charged cores"), cpu, rc);
+        assert_tracks(&format!("{name} {ns} charged bytes"), memory, rm);
+    }
+    assert_eq!(
+        s.owner_used_cores.keys().collect::<Vec<_>>(),
+        r.owner_used_cores.keys().collect::<Vec<_>>(),
+        "{name}"
+    );
+    for (owner, cores) in &s.owner_used_cores {
+        let what = format!("{name} {}/{}", owner.kind, owner.name);
+        assert_tracks(&what, cores, &r.owner_used_cores[owner]);
+    }
+    assert_eq!(aggregated.nodes, reference.nodes, "{name}");
+    // Two parts: the web pod that came and went ran in both.
+    let web2 = aggregated
+        .containers
+        .iter()
+        .find(|c| c.key.pod == "web-2")
+        .ok_or("no web-2")?;
+    assert!(
+        web2.running_steps > 100.0 && web2.running_steps < 288.0,
+        "{web2:?}"
+    );
+    let a = build_report(aggregated, config);
+    let b = build_report(reference, config);
+    assert_money(
+        "total",
+        a.allocation.total.node_cost,
+        b.allocation.total.node_cost,
+    );
+    assert_money(
+        "idle",
+        a.allocation.total.idle_cost,
+        b.allocation.total.idle_cost,
+    );
     Ok(())
 }
 

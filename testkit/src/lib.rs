@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod metrics;
 pub mod objects;
 pub mod prometheus;
+pub mod realistic;
 pub mod scheduler;
 pub mod snapshot;
 pub mod tsdb;

@@ -2,6 +2,10 @@
 //! data directory filled through its `/api/v1/import/prometheus` API (which takes the
 //! OpenMetrics text of [`crate::metrics`] as is, timestamps in seconds included).
 //!
+//! A benchmark whose data takes far longer to generate than to query can instead keep it in a
+//! directory of its own ([`VictoriaMetrics::start_on_dir`]), filled once and served again by
+//! later runs.
+//!
 //! The binary comes from `TIDAL_VICTORIA_METRICS_BIN` or `PATH` (Debian: `apt-get install -y
 //! victoria-metrics`); missing, the harness skips unless `TIDAL_REQUIRE_PROMETHEUS=1`.
 //!
@@ -12,7 +16,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -29,12 +33,32 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const PORT_ATTEMPTS: usize = 5;
 /// Bytes of OpenMetrics text per import request.
 const IMPORT_CHUNK: usize = 16 << 20;
+/// How long a server on a kept directory gets to write out its buffers and exit on SIGTERM.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running VictoriaMetrics owned by a test; dropping it kills the server and deletes its data.
+/// A running VictoriaMetrics owned by a test; dropping it stops the server and, unless it was
+/// started on a kept directory, deletes its data.
 pub struct VictoriaMetrics {
-    dir: TempDir,
+    dir: DataDir,
     port: u16,
     child: Option<Child>,
+}
+
+/// Where the server keeps its storage (`data/`) and its log (`victoria-metrics.log`).
+enum DataDir {
+    /// A test's own, deleted on drop.
+    Temp(TempDir),
+    /// Given by the caller and kept, for data to reuse across runs.
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Temp(dir) => dir.path(),
+            Self::Kept(dir) => dir,
+        }
+    }
 }
 
 impl VictoriaMetrics {
@@ -47,6 +71,30 @@ impl VictoriaMetrics {
     /// Like [`Self::start`] for data too large for one string: imports each part in turn
     /// (e.g. [`crate::metrics::ClusterMetrics::to_openmetrics_parts`]), pulled lazily.
     pub async fn start_from_parts(parts: impl IntoIterator<Item = String>) -> Result<Option<Self>> {
+        let dir = tempfile::Builder::new()
+            .prefix("tidal-victoria-metrics-")
+            .tempdir()
+            .context("creating a temporary directory for VictoriaMetrics")?;
+        let Some(server) = Self::start_in(DataDir::Temp(dir)).await? else {
+            return Ok(None);
+        };
+        server.import_parts(parts).await?;
+        Ok(Some(server))
+    }
+
+    /// Starts a server on `dir` (created if missing), serving whatever an earlier server left
+    /// in it; fill it with [`Self::import_parts`]. Unlike a test's server, dropping this one
+    /// leaves the data in place, and stops the server with SIGTERM so that it writes out what
+    /// it still buffers: data that takes many minutes to generate is generated once and
+    /// reused. `Ok(None)` as in [`Self::start`].
+    pub async fn start_on_dir(dir: &Path) -> Result<Option<Self>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Absolute, as `/flags` shows it: `launch` recognises its server by the data path.
+        let dir = dir.canonicalize()?;
+        Self::start_in(DataDir::Kept(dir)).await
+    }
+
+    async fn start_in(dir: DataDir) -> Result<Option<Self>> {
         let path = std::env::var_os("PATH");
         let explicit = std::env::var_os(BINARY_ENV).map(PathBuf::from);
         let Some(binary) = find_binary("victoria-metrics", explicit, path.as_deref()) else {
@@ -54,24 +102,26 @@ impl VictoriaMetrics {
             skip_or_fail(required(), problem, INSTALL_HINT)?;
             return Ok(None);
         };
-        let dir = tempfile::Builder::new()
-            .prefix("tidal-victoria-metrics-")
-            .tempdir()
-            .context("creating a temporary directory for VictoriaMetrics")?;
         let mut server = Self {
             dir,
             port: 0,
             child: None,
         };
         server.launch_on_free_port(&binary).await?;
-        for part in parts {
-            server.import(&part).await?;
-        }
-        server.flush().await?;
         Ok(Some(server))
     }
 
-    async fn launch_on_free_port(&mut self, binary: &std::path::Path) -> Result<()> {
+    /// Imports each part in turn (e.g.
+    /// [`crate::metrics::ClusterMetrics::to_openmetrics_parts`], pulled lazily), then makes
+    /// them all visible to queries.
+    pub async fn import_parts(&self, parts: impl IntoIterator<Item = String>) -> Result<()> {
+        for part in parts {
+            self.import(&part).await?;
+        }
+        self.flush().await
+    }
+
+    async fn launch_on_free_port(&mut self, binary: &Path) -> Result<()> {
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             self.port = free_port()?;
@@ -91,7 +141,7 @@ impl VictoriaMetrics {
     }
 
     /// Spawns the server and waits until it answers; `false` when the port was taken.
-    async fn launch(&mut self, binary: &std::path::Path) -> Result<bool> {
+    async fn launch(&mut self, binary: &Path) -> Result<bool> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -194,8 +244,31 @@ impl VictoriaMetrics {
 
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if matches!(self.dir, DataDir::Kept(_)) {
+                Self::terminate(&mut child);
+            }
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Asks the server to shut down cleanly and waits for it: killed, it would lose what it
+    /// still holds in memory, which only matters for data that is kept.
+    fn terminate(child: &mut Child) {
+        let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+            return;
+        };
+        // SAFETY: `kill` only sends a signal; `pid` is our child, not yet waited for, so the
+        // ID cannot have been reused by another process.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return;
+        }
+        let deadline = std::time::Instant::now() + SHUTDOWN_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(POLL_INTERVAL);
         }
     }
 

@@ -1,9 +1,10 @@
 //! The report's inputs, computed by the database: for each part of the window (a day), instant
 //! queries over a subquery of the part's steps return one number per container (running
-//! steps; request, usage and charged sums; daily percentiles; peaks; latest requests), and
-//! range queries return per-step totals by cluster, namespace and pod owner. Parts combine
-//! exactly: sums add, peaks and daily percentiles take the highest, latest values the newest.
-//! So the queries do not grow with the pods, nor what they return with the steps.
+//! steps; request, usage and charged sums; daily percentiles; peaks), and range queries return
+//! per-step totals by namespace and pod owner. Parts combine exactly: sums add, peaks and daily
+//! percentiles take the highest. Instant queries over the whole window add what each container
+//! showed last (node, requests). So the queries do not grow with the pods, nor what they return
+//! with the steps.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -33,12 +34,10 @@ enum Total {
     CpuPercentile,
     MemoryPercentile,
     MemoryPeak,
-    LatestCpuRequest,
-    LatestMemoryRequest,
 }
 
 impl Total {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 10] = [
         Self::RunningSteps,
         Self::CpuRequest,
         Self::CpuUsage,
@@ -49,9 +48,14 @@ impl Total {
         Self::CpuPercentile,
         Self::MemoryPercentile,
         Self::MemoryPeak,
-        Self::LatestCpuRequest,
-        Self::LatestMemoryRequest,
     ];
+
+    /// The queries a part needs. A memory percentile of 1 is the peak: one query fewer.
+    fn planned(memory_percentile: f64) -> impl Iterator<Item = Self> {
+        Self::ALL
+            .into_iter()
+            .filter(move |t| !(*t == Self::MemoryPercentile && memory_percentile >= 1.0))
+    }
 
     /// The query over the `steps` steps ending at its evaluation time.
     fn promql(self, e: Exprs, steps: usize, (cpu_q, memory_q): (f64, f64)) -> String {
@@ -71,10 +75,6 @@ impl Total {
                 format!("quantile_over_time({memory_q}, {})", sub(e.memory_peak()))
             }
             Self::MemoryPeak => format!("max_over_time({})", sub(e.memory_peak())),
-            Self::LatestCpuRequest => format!("last_over_time({})", sub(e.cpu_request())),
-            Self::LatestMemoryRequest => {
-                format!("last_over_time({})", sub(e.memory_request()))
-            }
         }
     }
 
@@ -92,17 +92,14 @@ impl Total {
             Self::CpuPercentile => highest(&mut t.cpu_percentile),
             Self::MemoryPercentile => highest(&mut t.memory_percentile),
             Self::MemoryPeak => highest(&mut t.memory_peak),
-            // Parts arrive oldest first.
-            Self::LatestCpuRequest => t.latest_cpu_request = Some(v),
-            Self::LatestMemoryRequest => t.latest_memory_request = Some(v),
         }
     }
 
     /// The metric an answer with samples shows is there.
     fn shows(self) -> &'static [Metric] {
         match self {
-            Self::LatestCpuRequest => &[Metric::CpuRequest],
-            Self::LatestMemoryRequest => &[Metric::MemoryRequest],
+            Self::CpuRequest => &[Metric::CpuRequest],
+            Self::MemoryRequest => &[Metric::MemoryRequest],
             Self::CpuUsage => &[Metric::CpuUsage],
             Self::MemoryPeak => &[Metric::MemoryUsage, Metric::MemoryPeak],
             _ => &[],
@@ -113,7 +110,6 @@ impl Total {
 /// A series per step, from a range query over the part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    UsedCores,
     UsedBytes,
     NamespaceCpu,
     NamespaceMemory,
@@ -123,8 +119,7 @@ enum Step {
 }
 
 impl Step {
-    const ALL: [Self; 7] = [
-        Self::UsedCores,
+    const ALL: [Self; 6] = [
         Self::UsedBytes,
         Self::NamespaceCpu,
         Self::NamespaceMemory,
@@ -135,7 +130,6 @@ impl Step {
 
     fn promql(self, e: Exprs) -> String {
         match self {
-            Self::UsedCores => format!("sum({})", e.while_running(&e.cpu_usage())),
             Self::UsedBytes => format!("sum({})", e.while_running(&e.memory_usage())),
             Self::NamespaceCpu => {
                 format!("sum by (namespace) ({})", e.while_running(&e.cpu_charged()))
@@ -185,14 +179,14 @@ pub async fn fetch(
     let plan: Vec<((usize, usize), Query)> = parts(tl.steps, part_steps(tl))
         .into_iter()
         .flat_map(|part| {
-            let totals = Total::ALL.map(Query::Total);
+            let totals = Total::planned(percentiles.1).map(Query::Total);
             let steps = Step::ALL.map(Query::Step);
-            totals.into_iter().chain(steps).map(move |q| (part, q))
+            totals.chain(steps).map(move |q| (part, q))
         })
         .collect();
-    let queries = probes + 1 + plan.len() + NODE_QUERIES + Instants::COUNT;
+    let queries = probes + 1 + plan.len() + LATEST_QUERIES + Instants::COUNT;
     progress.set_length((queries - probes - 1) as u64);
-    let mut acc = Accumulator::new(tl);
+    let mut acc = Accumulator::new(tl, percentiles.1 >= 1.0);
     if running_metric {
         acc.seen.push(Metric::Running);
     }
@@ -224,13 +218,13 @@ pub async fn fetch(
         acc.add(answer?);
     }
     drop(answers);
-    let nodes = container_nodes(client, tl, progress).await?;
+    let latest = Latest::fetch(client, tl, progress).await?;
     let instants = Instants::fetch(client, tl, progress).await?;
-    Ok(acc.finish(asked, instants, nodes, queries))
+    Ok(acc.finish(asked, instants, latest, queries))
 }
 
-/// Queries [`container_nodes`] sends.
-const NODE_QUERIES: usize = 2;
+/// Queries [`Latest::fetch`] sends.
+const LATEST_QUERIES: usize = 4;
 
 /// Whether kube-state-metrics' running status exists in the window.
 async fn has_running_metric(
@@ -248,32 +242,59 @@ fn window_secs(tl: Timeline) -> u64 {
     (tl.end() - tl.start) as u64
 }
 
-/// The node each container ran on: from its requests (the scheduler's choice), else from
-/// cAdvisor's `node` label.
-async fn container_nodes(
-    client: &PrometheusClient,
-    tl: Timeline,
-    progress: &ProgressBar,
-) -> Result<HashMap<ContainerKey, String>, PrometheusError> {
-    let w = window_secs(tl);
-    let at = Some(crate::prometheus_time(tl.end()));
-    let by = format!("max by ({BY_CONTAINER}, node)");
-    let requests =
-        format!(r#"{by} (last_over_time(kube_pod_container_resource_requests{{node!=""}}[{w}s]))"#);
-    let cadvisor = format!(
-        r#"{by} (last_over_time(container_memory_working_set_bytes{{{CADVISOR},node!=""}}[{w}s]))"#
-    );
-    let mut nodes = HashMap::new();
-    // Requests last, so that they win.
-    for q in [cadvisor, requests] {
-        for s in client.query(&q, at).await? {
-            if let Some(node) = s.labels.get("node") {
-                nodes.insert(container_key(&s.labels), node.clone());
+/// What each container showed last in the window, from instant queries over all of it.
+#[derive(Default)]
+struct Latest {
+    /// Its node: from its requests (the scheduler's choice), else from cAdvisor's `node` label.
+    nodes: HashMap<ContainerKey, String>,
+    /// Its requests as kube-state-metrics last reported them: what right-sizing would change.
+    cpu_requests: HashMap<ContainerKey, f64>,
+    memory_requests: HashMap<ContainerKey, f64>,
+}
+
+impl Latest {
+    async fn fetch(
+        client: &PrometheusClient,
+        tl: Timeline,
+        progress: &ProgressBar,
+    ) -> Result<Self, PrometheusError> {
+        let w = window_secs(tl);
+        let at = Some(crate::prometheus_time(tl.end()));
+        let by = format!("max by ({BY_CONTAINER}, node)");
+        let requests = format!(
+            r#"{by} (last_over_time(kube_pod_container_resource_requests{{node!=""}}[{w}s]))"#
+        );
+        let cadvisor = format!(
+            r#"{by} (last_over_time(container_memory_working_set_bytes{{{CADVISOR},node!=""}}[{w}s]))"#
+        );
+        let request = |resource: &str, unit: &str| {
+            format!(
+                r#"clamp_min(max by ({BY_CONTAINER}) (last_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{w}s])), 0)"#
+            )
+        };
+        let mut latest = Self::default();
+        // Requests last, so that they win.
+        for q in [cadvisor, requests] {
+            for s in client.query(&q, at).await? {
+                if let Some(node) = s.labels.get("node") {
+                    latest.nodes.insert(container_key(&s.labels), node.clone());
+                }
             }
+            progress.inc(1);
         }
-        progress.inc(1);
+        for (q, values) in [
+            (request("cpu", "core"), &mut latest.cpu_requests),
+            (request("memory", "byte"), &mut latest.memory_requests),
+        ] {
+            for s in client.query(&q, at).await? {
+                if s.value.is_finite() {
+                    values.insert(container_key(&s.labels), s.value);
+                }
+            }
+            progress.inc(1);
+        }
+        Ok(latest)
     }
-    Ok(nodes)
 }
 
 fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
@@ -288,6 +309,8 @@ fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
 /// Answers folded into the summary as they arrive.
 struct Accumulator {
     tl: Timeline,
+    /// The memory percentile is 1: the peak stands for it.
+    peak_is_percentile: bool,
     containers: HashMap<ContainerKey, ContainerTotals>,
     steps: StepTotals,
     nodes: BTreeMap<String, NodeData>,
@@ -295,10 +318,11 @@ struct Accumulator {
 }
 
 impl Accumulator {
-    fn new(tl: Timeline) -> Self {
+    fn new(tl: Timeline, peak_is_percentile: bool) -> Self {
         let empty = || vec![f64::NAN; tl.steps];
         Self {
             tl,
+            peak_is_percentile,
             containers: HashMap::new(),
             steps: StepTotals {
                 used_cores: empty(),
@@ -366,7 +390,6 @@ impl Accumulator {
         let empty = || vec![f64::NAN; steps];
         let label = |name: &str| s.labels.get(name).cloned().unwrap_or_default();
         match step {
-            Step::UsedCores => &mut self.steps.used_cores,
             Step::UsedBytes => &mut self.steps.used_bytes,
             Step::NamespaceCpu | Step::NamespaceMemory => {
                 let (cpu, memory) = self
@@ -390,7 +413,7 @@ impl Accumulator {
                     None => Owner {
                         namespace: label("namespace"),
                         kind: "Pod".to_string(),
-                        name: label("pod"),
+                        name: label("owner_name"),
                     },
                 };
                 self.steps
@@ -419,7 +442,7 @@ impl Accumulator {
         self,
         asked: Timeline,
         instants: Instants,
-        container_nodes: HashMap<ContainerKey, String>,
+        latest: Latest,
         queries: usize,
     ) -> Summary {
         let mut warnings = missing_series(&self.seen);
@@ -433,11 +456,25 @@ impl Accumulator {
         containers.sort_by(|a, b| a.key.cmp(&b.key));
         for c in &mut containers {
             c.memory_limit = instants.memory_limits.get(&c.key).copied();
-            c.node = container_nodes.get(&c.key).cloned();
+            c.node = latest.nodes.get(&c.key).cloned();
+            c.latest_cpu_request = latest.cpu_requests.get(&c.key).copied();
+            c.latest_memory_request = latest.memory_requests.get(&c.key).copied();
+            if self.peak_is_percentile {
+                c.memory_percentile = c.memory_peak;
+            }
         }
         let owners = instants.owners;
         warnings.extend(owner_warnings(&owners, !containers.is_empty()));
-        let steps = self.steps;
+        let mut steps = self.steps;
+        // Every container's usage counts toward exactly one owner (or its pod), so the owners'
+        // per-step sums add up to the cluster's: one query fewer over every container.
+        for cores in steps.owner_used_cores.values() {
+            for (total, &v) in steps.used_cores.iter_mut().zip(cores) {
+                if !v.is_nan() {
+                    *total = if total.is_nan() { v } else { *total + v };
+                }
+            }
+        }
         let any_at = |i: usize| {
             nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
                 || steps

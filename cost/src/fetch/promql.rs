@@ -112,9 +112,12 @@ impl Exprs {
         }
     }
 
-    /// max(request, usage), either missing counting as 0.
+    /// max(request, usage), either missing counting as 0. Each is evaluated once: labelled
+    /// apart so that `or` keeps both, then the higher taken per container.
     fn charged(request: &str, usage: &str) -> String {
-        format!("({request}) > ({usage}) or ({usage}) or ({request})")
+        format!(
+            r#"max by ({BY_CONTAINER}) (label_replace({request}, "charged", "request", "", "") or label_replace({usage}, "charged", "usage", "", ""))"#
+        )
     }
 
     pub fn cpu_charged(self) -> String {
@@ -130,17 +133,20 @@ impl Exprs {
         format!("({expr}) and ({})", self.running())
     }
 
-    /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`), and
-    /// per pod (`namespace, pod`) for pods without one.
+    /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`); a pod
+    /// without one is its own owner (`namespace, owner_name` = the pod, no `owner_kind`).
     pub fn owner_cores(self) -> String {
         let used = self.while_running(&self.cpu_usage());
         let owner = format!(
             r#"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""}}[{w}]))"#,
             w = self.window()
         );
+        let itself = format!(
+            r#"label_replace(max by (namespace, pod) ({}), "owner_name", "$1", "pod", "(.*)")"#,
+            self.running()
+        );
         format!(
-            "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) ({owner})) \
-             or sum by (namespace, pod) (({used}) unless on (namespace, pod) ({owner}))"
+            "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) (({owner}) or on (namespace, pod) ({itself})))"
         )
     }
 

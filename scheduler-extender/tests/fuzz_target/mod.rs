@@ -91,6 +91,16 @@ impl Target {
         tally
     }
 
+    /// The `filter` answer to `body`; `Err` when it was refused.
+    #[allow(
+        dead_code,
+        reason = "used by tests/fuzz.rs, not by the fuzz_extender example"
+    )]
+    pub fn filter(&self, body: &[u8]) -> anyhow::Result<Vec<u8>> {
+        filter_call(&self.ext, &axum::body::Bytes::copy_from_slice(body))
+            .map_err(|e| anyhow::anyhow!("refused: {e}"))
+    }
+
     fn verb<E: std::fmt::Display>(
         &self,
         verb: &str,
@@ -111,8 +121,7 @@ impl Target {
             }
             Ok(Ok(answer)) => {
                 tally.answered += 1;
-                if let Err(why) = well_formed(verb, &answer)
-                    && !(echoes_the_request(body, &why))
+                if let Err(why) = check(verb, body, &answer)
                     && tally.malformed.len() < 10
                 {
                     tally.malformed.push(format!(
@@ -125,17 +134,30 @@ impl Target {
     }
 }
 
-/// Full `Nodes` answers carry the passing Node objects exactly as kube-scheduler sent them:
-/// what serde_json refuses in them (nesting deeper than its limit of 128, where Go's decoder
-/// allows 10,000; numbers beyond `f64`) comes back as it came, and is no fault of the answer.
+/// `answer` is well formed for `verb`, or only refused by serde_json for what it echoes of
+/// `request`.
+pub fn check(verb: &str, request: &[u8], answer: &[u8]) -> Result<(), String> {
+    well_formed(verb, answer).or_else(|why| {
+        if echoes_the_request(request, &why) {
+            Ok(())
+        } else {
+            Err(why)
+        }
+    })
+}
+
+/// What serde_json refuses that Go's decoder reads: nesting deeper than serde_json's limit of
+/// 128 (Go allows 10,000) and numbers beyond `f64`.
+const UNREADABLE: [&str; 2] = ["recursion limit", "number out of range"];
+
+/// Full `Nodes` answers carry the passing Node objects exactly as kube-scheduler sent them, so
+/// what serde_json refuses in them comes back as it came and is no fault of the answer. The
+/// request may be refused for the other kind first: a number out of range in the pod comes
+/// before a deep node, which the answer echoes while leaving the pod out.
 fn echoes_the_request(request: &[u8], why: &str) -> bool {
-    ["recursion limit", "number out of range"]
-        .into_iter()
-        .any(|kind| {
-            why.contains(kind)
-                && serde_json::from_slice::<Value>(request)
-                    .is_err_and(|e| e.to_string().contains(kind))
-        })
+    let unreadable = |error: &str| UNREADABLE.iter().any(|kind| error.contains(kind));
+    unreadable(why)
+        && serde_json::from_slice::<Value>(request).is_err_and(|e| unreadable(&e.to_string()))
 }
 
 /// The answer is what kube-scheduler decodes: `ExtenderFilterResult` for filter, a list of
