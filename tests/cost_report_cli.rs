@@ -124,10 +124,10 @@ async fn every_format_reports_the_backfilled_cluster() {
         .expect("--format json is JSON");
     assert_eq!(json["window"]["steps"], 120);
     // One instant query finds data at the window's start and one whether kube-state-metrics'
-    // running status exists; for the one day-long part, twelve per-container totals and seven
-    // per-step aggregates; then two for containers' nodes and five for owners, labels and
-    // limits. None of it grows with the pods.
-    assert_eq!(json["queries"], 28);
+    // running status exists; for the one day-long part, nine per-container totals and six
+    // per-step aggregates; then four for containers' nodes and latest requests and five for
+    // owners, labels and limits. None of it grows with the pods.
+    assert_eq!(json["queries"], 26);
     assert_eq!(json["containers"].as_array().map(Vec::len), Some(4));
     let total = |k: &str| json["totals"][k].as_f64().expect("a number");
     let rows = |kind: &str| json[kind].as_array().cloned().unwrap_or_default();
