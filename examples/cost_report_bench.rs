@@ -406,6 +406,7 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
     let config = CostConfig::default();
     let client = PrometheusClient::new(&PrometheusConfig {
         url: url.clone(),
+        timeout: config.query_timeout,
         ..PrometheusConfig::default()
     })?;
     let started = Instant::now();

@@ -64,7 +64,7 @@ pub enum PrometheusError {
     )]
     Unreachable { url: String, cause: String },
     #[error(
-        "Prometheus at {url} did not answer within {timeout:?}; raise prometheus.timeout or check its load"
+        "Prometheus at {url} did not answer within {timeout:?}; raise prometheus.timeout (cost.query_timeout for cost reports) or check its load"
     )]
     Timeout { url: String, timeout: Duration },
     #[error("Prometheus rejected query `{query}` (HTTP {status}, {error_type}): {message}")]
@@ -198,17 +198,14 @@ impl PrometheusClient {
             form.push(("time", unix_seconds(at).to_string()));
         }
         match self.post("query", promql, &form).await? {
-            QueryData::Vector(result) => result
+            QueryData::Vector(result) => Ok(result
                 .into_iter()
-                .map(|s| {
-                    let (timestamp, value) = parse_point(&s.value, promql)?;
-                    Ok(Sample {
-                        labels: s.metric,
-                        timestamp,
-                        value,
-                    })
+                .map(|s| Sample {
+                    labels: s.metric,
+                    timestamp: s.value.0,
+                    value: s.value.1.0,
                 })
-                .collect(),
+                .collect()),
             QueryData::Scalar(_) | QueryData::Matrix(_) | QueryData::String(_) => {
                 Err(decode_error(promql, "expected an instant vector"))
             }
@@ -231,20 +228,13 @@ impl PrometheusClient {
             ("step", step.as_secs_f64().to_string()),
         ];
         match self.post("query_range", promql, &form).await? {
-            QueryData::Matrix(result) => result
+            QueryData::Matrix(result) => Ok(result
                 .into_iter()
-                .map(|s| {
-                    let points = s
-                        .values
-                        .iter()
-                        .map(|p| parse_point(p, promql))
-                        .collect::<Result<_, _>>()?;
-                    Ok(Series {
-                        labels: s.metric,
-                        points,
-                    })
+                .map(|s| Series {
+                    labels: s.metric,
+                    points: s.values.into_iter().map(|(t, v)| (t, v.0)).collect(),
                 })
-                .collect(),
+                .collect()),
             _ => Err(decode_error(promql, "expected a range matrix")),
         }
     }
@@ -355,12 +345,26 @@ fn decode_error(query: &str, detail: &str) -> PrometheusError {
 }
 
 /// Prometheus encodes a point as `[<unix seconds>, "<value>"]`; the value may be `NaN` or `±Inf`.
-fn parse_point(point: &(f64, String), query: &str) -> Result<(f64, f64), PrometheusError> {
-    let value = point
-        .1
-        .parse::<f64>()
-        .map_err(|e| decode_error(query, &format!("sample value {:?}: {e}", point.1)))?;
-    Ok((point.0, value))
+/// A sample's value, which the API sends as a string ("1.5", "NaN", "+Inf"): parsed as it is
+/// decoded, so that a million points do not each allocate a string first.
+struct SampleValue(f64);
+
+impl<'de> Deserialize<'de> for SampleValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SampleValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sample value as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SampleValue, E> {
+                v.parse()
+                    .map(SampleValue)
+                    .map_err(|e| E::custom(format!("sample value {v:?}: {e}")))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -392,14 +396,14 @@ enum QueryData {
 struct VectorSample {
     #[serde(default)]
     metric: BTreeMap<String, String>,
-    value: (f64, String),
+    value: (f64, SampleValue),
 }
 
 #[derive(Deserialize)]
 struct MatrixSeries {
     #[serde(default)]
     metric: BTreeMap<String, String>,
-    values: Vec<(f64, String)>,
+    values: Vec<(f64, SampleValue)>,
 }
 
 #[cfg(test)]
@@ -421,14 +425,22 @@ mod tests {
         let Some(QueryData::Vector(v)) = env.data else {
             panic!("vector expected")
         };
-        assert_eq!(
-            parse_point(&v[0].value, "q").ok(),
-            Some((1700000000.5, 0.25))
-        );
-        assert!(parse_point(&v[1].value, "q").is_ok_and(|p| p.1.is_nan()));
-        assert_eq!(
-            parse_point(&v[2].value, "q").ok(),
-            Some((1700000000.5, f64::INFINITY))
+        assert_eq!((v[0].value.0, v[0].value.1.0), (1700000000.5, 0.25));
+        assert!(v[1].value.1.0.is_nan());
+        assert_eq!(v[2].value.1.0, f64::INFINITY);
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_number_is_named() {
+        let json = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{},"values":[[1700000000,"1"],[1700000060,"lots"]]}]}}"#;
+        let err = serde_json::from_str::<Envelope>(json)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.contains(r#"sample value "lots""#)),
+            "{err:?}"
         );
     }
 

@@ -39,6 +39,11 @@ pub struct CostConfig {
     pub top: usize,
     /// Queries in flight at once.
     pub concurrency: usize,
+    /// How long one query may take, instead of `prometheus.timeout` (which suits the
+    /// extender's quick queries, not a day of every container's subqueries); Prometheus' own
+    /// `--query.timeout` is 2 minutes by default.
+    #[serde(with = "tidal_core::duration_text")]
+    pub query_timeout: Duration,
     pub prices: PriceConfig,
     pub rightsizing: RightsizeConfig,
 }
@@ -50,6 +55,7 @@ impl Default for CostConfig {
             resolution: Duration::from_secs(300),
             top: 15,
             concurrency: 2,
+            query_timeout: Duration::from_secs(120),
             prices: PriceConfig::default(),
             rightsizing: RightsizeConfig::default(),
         }
@@ -70,6 +76,9 @@ impl CostConfig {
         }
         if self.concurrency == 0 {
             return Err("cost.concurrency must be at least 1".to_string());
+        }
+        if self.query_timeout.is_zero() {
+            return Err("cost.query_timeout must be more than 0s".to_string());
         }
         self.prices.validate()?;
         self.rightsizing.validate()
