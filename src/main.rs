@@ -129,7 +129,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cost_report::run(args, &config.prometheus, config.cost).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Simulate(args) => simulate::run(args, &config.prometheus).await,
+        Command::Simulate(args) => {
+            simulate::run(args, &config.prometheus, config.cost.query_timeout).await
+        }
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);
             Ok(ExitCode::SUCCESS)

@@ -64,7 +64,7 @@ pub enum PrometheusError {
     )]
     Unreachable { url: String, cause: String },
     #[error(
-        "Prometheus at {url} did not answer within {timeout:?}; raise prometheus.timeout (cost.query_timeout for cost reports) or check its load"
+        "Prometheus at {url} did not answer within {timeout:?}; raise prometheus.timeout (cost.query_timeout for cost reports and simulate --from-prometheus) or check its load"
     )]
     Timeout { url: String, timeout: Duration },
     #[error("Prometheus rejected query `{query}` (HTTP {status}, {error_type}): {message}")]

@@ -15,8 +15,8 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
 
 use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
 use super::{
-    Instants, Metric, clip_to_data, coverage, label_nodes, missing_series, owner_warnings,
-    part_steps,
+    CPU, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key, coverage, label_nodes,
+    last_per_container, missing_series, owner_warnings, part_steps, window_secs,
 };
 use crate::summary::{ContainerTotals, Owner, StepTotals, Summary, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
@@ -237,11 +237,6 @@ async fn has_running_metric(
     Ok(!client.query(&q, Some(at)).await?.is_empty())
 }
 
-/// The window's length in whole seconds, for range selectors over all of it.
-fn window_secs(tl: Timeline) -> u64 {
-    (tl.end() - tl.start) as u64
-}
-
 /// What each container showed last in the window, from instant queries over all of it.
 #[derive(Default)]
 struct Latest {
@@ -267,11 +262,6 @@ impl Latest {
         let cadvisor = format!(
             r#"{by} (last_over_time(container_memory_working_set_bytes{{{CADVISOR},node!=""}}[{w}s]))"#
         );
-        let request = |resource: &str, unit: &str| {
-            format!(
-                r#"clamp_min(max by ({BY_CONTAINER}) (last_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{w}s])), 0)"#
-            )
-        };
         let mut latest = Self::default();
         // Requests last, so that they win.
         for q in [cadvisor, requests] {
@@ -282,27 +272,16 @@ impl Latest {
             }
             progress.inc(1);
         }
-        for (q, values) in [
-            (request("cpu", "core"), &mut latest.cpu_requests),
-            (request("memory", "byte"), &mut latest.memory_requests),
+        for (resource, values) in [
+            (CPU, &mut latest.cpu_requests),
+            (MEMORY, &mut latest.memory_requests),
         ] {
-            for s in client.query(&q, at).await? {
-                if s.value.is_finite() {
-                    values.insert(container_key(&s.labels), s.value);
-                }
-            }
+            *values = last_per_container(client, tl, REQUESTS, resource).await?;
+            // As the per-step requests are: a negative request counts as none.
+            values.values_mut().for_each(|v| *v = v.max(0.0));
             progress.inc(1);
         }
         Ok(latest)
-    }
-}
-
-fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
-    let label = |name: &str| labels.get(name).cloned().unwrap_or_default();
-    ContainerKey {
-        namespace: label("namespace"),
-        pod: label("pod"),
-        container: label("container"),
     }
 }
 

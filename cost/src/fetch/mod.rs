@@ -20,6 +20,7 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusError};
 pub use aggregate::fetch;
 pub use per_step::per_step;
 
+use self::promql::BY_CONTAINER;
 use crate::render::utc;
 use crate::summary::part_steps;
 use crate::{ContainerKey, CostConfig, NodeData, Owners, Timeline};
@@ -212,6 +213,42 @@ fn asked_span(tl: Timeline) -> String {
     }
 }
 
+/// The window's length in whole seconds, for range selectors over all of it.
+fn window_secs(tl: Timeline) -> u64 {
+    (tl.end() - tl.start) as u64
+}
+
+fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
+    let label = |name: &str| labels.get(name).cloned().unwrap_or_default();
+    ContainerKey {
+        namespace: label("namespace"),
+        pod: label("pod"),
+        container: label("container"),
+    }
+}
+
+/// The last value of `metric{resource, unit}` per container over the window ending at `tl`'s
+/// end, from one instant query: a container's requests or limits as last reported.
+async fn last_per_container(
+    client: &PrometheusClient,
+    tl: Timeline,
+    metric: &str,
+    (resource, unit): (&str, &str),
+) -> Result<HashMap<ContainerKey, f64>, PrometheusError> {
+    let q = format!(
+        r#"max by ({BY_CONTAINER}) (last_over_time({metric}{{resource="{resource}",unit="{unit}"}}[{w}s]))"#,
+        w = window_secs(tl)
+    );
+    let at = Some(crate::prometheus_time(tl.end()));
+    Ok(client
+        .query(&q, at)
+        .await?
+        .into_iter()
+        .filter(|s| s.value.is_finite())
+        .map(|s| (container_key(&s.labels), s.value))
+        .collect())
+}
+
 /// What instant queries at the window's end tell: owners, node labels, memory limits.
 struct Instants {
     owners: Owners,
@@ -228,7 +265,7 @@ impl Instants {
         progress: &ProgressBar,
     ) -> Result<Self, PrometheusError> {
         let at = Some(crate::prometheus_time(tl.end()));
-        let w = (tl.end() - tl.start) as u64;
+        let w = window_secs(tl);
         let query = |q: String| async move {
             let r = client.query(&q, at).await;
             progress.inc(1);
@@ -248,9 +285,11 @@ impl Instants {
             query(owner("kube_replicaset_owner", "replicaset", "")),
             query(owner("kube_job_owner", "job_name", "")),
             query(format!("last_over_time(kube_node_labels[{w}s])")),
-            query(format!(
-                r#"max by (namespace, pod, container) (last_over_time(kube_pod_container_resource_limits{{resource="memory",unit="byte"}}[{w}s]))"#
-            )),
+            async {
+                let limits = last_per_container(client, tl, LIMITS, MEMORY).await;
+                progress.inc(1);
+                limits
+            },
         );
         let owners_of = |samples: Vec<tidal_core::prometheus::Sample>, object: &str| {
             samples
@@ -275,19 +314,8 @@ impl Instants {
                 node_labels.insert(node, s.labels);
             }
         }
-        let memory_limits = limits?
-            .into_iter()
-            .filter(|s| s.value.is_finite() && s.value > 0.0)
-            .map(|s| {
-                let l = |n: &str| s.labels.get(n).cloned().unwrap_or_default();
-                let key = ContainerKey {
-                    namespace: l("namespace"),
-                    pod: l("pod"),
-                    container: l("container"),
-                };
-                (key, s.value)
-            })
-            .collect();
+        let mut memory_limits = limits?;
+        memory_limits.retain(|_, limit| *limit > 0.0);
         Ok(Self {
             owners,
             node_labels,
@@ -295,6 +323,11 @@ impl Instants {
         })
     }
 }
+
+const REQUESTS: &str = "kube_pod_container_resource_requests";
+const LIMITS: &str = "kube_pod_container_resource_limits";
+const CPU: (&str, &str) = ("cpu", "core");
+const MEMORY: (&str, &str) = ("memory", "byte");
 
 /// A progress bar on stderr counting queries; invisible when stderr is not a terminal.
 pub fn progress_bar() -> ProgressBar {

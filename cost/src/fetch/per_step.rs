@@ -8,28 +8,26 @@ use futures::StreamExt as _;
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
 
-use super::promql::{BY_CONTAINER, CADVISOR};
+use super::promql::{BY_CONTAINER, CADVISOR, step_range};
 use super::{
-    Instants, Metric, clip_to_data, counter_rates, coverage, label_nodes, missing_series,
-    owner_warnings, part_steps,
+    CPU, Instants, MEMORY, Metric, clip_to_data, container_key, counter_rates, coverage,
+    label_nodes, missing_series, owner_warnings, part_steps,
 };
 use crate::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Timeline};
 
 impl Metric {
     /// The PromQL for steps of `step` seconds.
     pub(super) fn promql(self, step: u64) -> String {
-        // One millisecond short of the step: Prometheus 2's range selectors include their
-        // left end, which would count a sample on a step boundary in two steps.
-        let step = format!("{}ms", step * 1000 - 1);
+        let step = step_range(step);
         match self {
             Self::Running => format!(
                 "max by ({BY_CONTAINER}) (max_over_time(kube_pod_container_status_running[{step}]))"
             ),
             Self::CpuRequest | Self::MemoryRequest => {
                 let (resource, unit) = if self == Self::CpuRequest {
-                    ("cpu", "core")
+                    CPU
                 } else {
-                    ("memory", "byte")
+                    MEMORY
                 };
                 format!(
                     r#"max by ({BY_CONTAINER}, node) (avg_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{step}]))"#
@@ -51,11 +49,7 @@ impl Metric {
                 )
             }
             Self::NodeCpu | Self::NodeMemory => {
-                let (resource, unit) = if self == Self::NodeCpu {
-                    ("cpu", "core")
-                } else {
-                    ("memory", "byte")
-                };
+                let (resource, unit) = if self == Self::NodeCpu { CPU } else { MEMORY };
                 format!(
                     r#"max by (node) (avg_over_time(kube_node_status_capacity{{resource="{resource}",unit="{unit}"}}[{step}]))"#
                 )
@@ -174,11 +168,7 @@ impl Store {
                     &mut node.memory_bytes
                 }
             } else {
-                let k = ContainerKey {
-                    namespace: label("namespace"),
-                    pod: label("pod"),
-                    container: label("container"),
-                };
+                let k = container_key(&s.labels);
                 let c = self
                     .containers
                     .entry(k.clone())

@@ -13,6 +13,12 @@
 pub const CADVISOR: &str = r#"container!="",container!="POD",pod!="""#;
 pub const BY_CONTAINER: &str = "namespace, pod, container";
 
+/// The range of one step of `step` seconds, one millisecond short: Prometheus 2's range
+/// selectors include their left end, which would count a sample on a step boundary in two steps.
+pub fn step_range(step: u64) -> String {
+    format!("{}ms", step * 1000 - 1)
+}
+
 /// Expressions for steps of `step` seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Exprs {
@@ -33,10 +39,8 @@ impl Exprs {
         self.step
     }
 
-    /// One millisecond short of the step: Prometheus 2's range selectors include their left
-    /// end, which would count a sample on a step boundary in two steps.
     fn window(self) -> String {
-        format!("{}ms", self.step * 1000 - 1)
+        step_range(self.step)
     }
 
     fn request(self, resource: &str, unit: &str) -> String {
