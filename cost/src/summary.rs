@@ -40,7 +40,6 @@ pub struct ContainerTotals {
 /// Per-step aggregates over running containers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepTotals {
-    pub used_cores: Track,
     pub used_bytes: Track,
     /// Namespace → charged cores and charged bytes per step.
     pub namespace_charged: BTreeMap<String, (Track, Track)>,
@@ -112,7 +111,6 @@ impl Summary {
     pub fn from_dataset(data: &Dataset, percentiles: (f64, f64)) -> Self {
         let tl = data.timeline;
         let mut steps = StepTotals {
-            used_cores: vec![f64::NAN; tl.steps],
             used_bytes: vec![f64::NAN; tl.steps],
             ..StepTotals::default()
         };
@@ -209,7 +207,6 @@ fn totals(
             }
             if let Some(u) = cpu_use {
                 cpu_day.push(u);
-                add(&mut steps.used_cores, i, u);
                 add(owner_cores, i, u);
             }
             if let Some(u) = mem_use {

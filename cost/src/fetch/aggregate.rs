@@ -304,7 +304,6 @@ impl Accumulator {
             peak_is_percentile,
             containers: HashMap::new(),
             steps: StepTotals {
-                used_cores: empty(),
                 used_bytes: empty(),
                 ..StepTotals::default()
             },
@@ -444,16 +443,7 @@ impl Accumulator {
         }
         let owners = instants.owners;
         warnings.extend(owner_warnings(&owners, !containers.is_empty()));
-        let mut steps = self.steps;
-        // Every container's usage counts toward exactly one owner (or its pod), so the owners'
-        // per-step sums add up to the cluster's: one query fewer over every container.
-        for cores in steps.owner_used_cores.values() {
-            for (total, &v) in steps.used_cores.iter_mut().zip(cores) {
-                if !v.is_nan() {
-                    *total = if total.is_nan() { v } else { *total + v };
-                }
-            }
-        }
+        let steps = self.steps;
         let any_at = |i: usize| {
             nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
                 || steps
