@@ -415,6 +415,7 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
     let data = fetch::fetch(&client, &config, tl, &progress).await?;
     progress.finish_and_clear();
     let fetched = started.elapsed();
+    let fetch_rss = peak_rss_kib().unwrap_or(0) >> 10;
     let report = build_report(&data, &config);
     let built = started.elapsed();
     let mut rendered = Vec::new();
@@ -431,7 +432,7 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
         report.queries
     );
     println!(
-        "peak RSS of the report process: {} MiB",
+        "peak RSS of the report process: {} MiB ({fetch_rss} MiB by the end of the fetch)",
         peak_rss_kib().unwrap_or(0) >> 10
     );
     println!(

@@ -127,7 +127,7 @@ async fn every_format_reports_the_backfilled_cluster() {
     // running status exists; for the one day-long part, nine per-container totals and six
     // per-step aggregates; then four for containers' nodes and latest requests and five for
     // owners, labels and limits. None of it grows with the pods.
-    assert_eq!(json["queries"], 26);
+    assert_eq!(json["queries"], 27);
     assert_eq!(json["containers"].as_array().map(Vec::len), Some(4));
     let total = |k: &str| json["totals"][k].as_f64().expect("a number");
     let rows = |kind: &str| json[kind].as_array().cloned().unwrap_or_default();

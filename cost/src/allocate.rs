@@ -367,27 +367,19 @@ fn over_time(data: &Summary, containers: &[ContainerCost], mut idle: Vec<f64>) -
             .map(|i| value(track, i).unwrap_or(0.0) * scale)
             .collect()
     };
-    // Every container's usage counts toward exactly one owner (or its pod): the owners' sums
-    // are the cluster's.
-    let mut used_cores = vec![0.0; tl.steps];
     let mut workload_used_cores: BTreeMap<Workload, Vec<f64>> = BTreeMap::new();
     for (owner, cores) in &data.steps.owner_used_cores {
         let track = workload_used_cores
             .entry(owner_workload(&data.owners, owner))
             .or_insert_with(|| vec![0.0; tl.steps]);
-        for ((sum, used), v) in track
-            .iter_mut()
-            .zip(&mut used_cores)
-            .zip(zeroed(cores, 1.0))
-        {
+        for (sum, v) in track.iter_mut().zip(zeroed(cores, 1.0)) {
             *sum += v;
-            *used += v;
         }
     }
     OverTime {
         namespaces,
         idle,
-        used_cores,
+        used_cores: zeroed(&data.steps.used_cores, 1.0),
         used_gib: zeroed(&data.steps.used_bytes, 1.0 / GIB),
         workload_used_cores,
     }

@@ -40,10 +40,13 @@ pub struct ContainerTotals {
 /// Per-step aggregates over running containers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepTotals {
+    pub used_cores: Track,
     pub used_bytes: Track,
     /// Namespace → charged cores and charged bytes per step.
     pub namespace_charged: BTreeMap<String, (Track, Track)>,
-    /// Cores used per step by each pod owner (see [`Owner`]).
+    /// Cores used per step by each pod owner (see [`Owner`]). [`crate::fetch::fetch`] fetches
+    /// them only for the owners of the workloads pre-scaling compares (the `top` costliest), so
+    /// that what it holds per step does not grow with the pods; the reduction keeps them all.
     pub owner_used_cores: BTreeMap<Owner, Track>,
 }
 
@@ -111,6 +114,7 @@ impl Summary {
     pub fn from_dataset(data: &Dataset, percentiles: (f64, f64)) -> Self {
         let tl = data.timeline;
         let mut steps = StepTotals {
+            used_cores: vec![f64::NAN; tl.steps],
             used_bytes: vec![f64::NAN; tl.steps],
             ..StepTotals::default()
         };
@@ -208,6 +212,7 @@ fn totals(
             if let Some(u) = cpu_use {
                 cpu_day.push(u);
                 add(owner_cores, i, u);
+                add(&mut steps.used_cores, i, u);
             }
             if let Some(u) = mem_use {
                 add(&mut steps.used_bytes, i, u);

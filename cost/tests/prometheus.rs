@@ -9,6 +9,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
+use tidal_cost::allocate::owner_workload;
 use tidal_cost::prices::InstanceTypePrice;
 use tidal_cost::render::{self, Format};
 use tidal_cost::{CostConfig, Report, RightsizeConfig, Summary, build_report, fetch};
@@ -489,6 +490,34 @@ async fn database_aggregates_equal_the_per_step_reduction() -> TestResult {
             let name = format!("{} (memory p{memory_percentile})", store.name());
             same_summary(&name, &aggregated, &reference, &config)?;
         }
+        // Per-step owner cores come only for the owners of the workloads pre-scaling compares.
+        let top = CostConfig {
+            top: 1,
+            ..config.clone()
+        };
+        let aggregated = fetch::fetch(&client, &top, tl, &hidden).await?;
+        let r = &top.rightsizing;
+        let reference = Summary::from_dataset(&per_step, (r.cpu_percentile, r.memory_percentile));
+        let report = build_report(&reference, &top);
+        let costliest = &report
+            .allocation
+            .workloads
+            .first()
+            .ok_or("no workload")?
+            .key;
+        let wanted: Vec<_> = reference
+            .steps
+            .owner_used_cores
+            .keys()
+            .filter(|o| owner_workload(&reference.owners, o) == *costliest)
+            .collect();
+        let fetched: Vec<_> = aggregated.steps.owner_used_cores.keys().collect();
+        assert_eq!(fetched, wanted, "{}: top 1", store.name());
+        assert!(wanted.len() < reference.steps.owner_used_cores.len());
+        for (owner, cores) in &aggregated.steps.owner_used_cores {
+            let what = format!("{} top 1: {}/{}", store.name(), owner.kind, owner.name);
+            assert_tracks(&what, cores, &reference.steps.owner_used_cores[owner]);
+        }
     }
     Ok(())
 }
@@ -552,6 +581,7 @@ fn same_summary(
         }
     }
     let (s, r) = (&aggregated.steps, &reference.steps);
+    assert_tracks(&format!("{name} used cores"), &s.used_cores, &r.used_cores);
     assert_tracks(&format!("{name} used bytes"), &s.used_bytes, &r.used_bytes);
     assert_eq!(
         s.namespace_charged.keys().collect::<Vec<_>>(),

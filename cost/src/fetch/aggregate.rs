@@ -6,19 +6,20 @@
 //! showed last (node, requests). So the queries do not grow with the pods, nor what they return
 //! with the steps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
 
-use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
+use super::promql::{BY_CONTAINER, CADVISOR, Exprs, names_regex};
 use super::{
     CPU, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key, coverage, label_nodes,
     last_per_container, missing_series, owner_warnings, part_steps, window_secs,
 };
-use crate::summary::{ContainerTotals, Owner, StepTotals, Summary, parts};
+use crate::allocate::{Workload, allocate, owner_workload};
+use crate::summary::{ContainerTotals, Owner, StepTotals, Summary, owner, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
 
 /// One number per container and part, from an instant query at the part's last step.
@@ -110,26 +111,27 @@ impl Total {
 /// A series per step, from a range query over the part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    UsedCores,
     UsedBytes,
     NamespaceCpu,
     NamespaceMemory,
-    OwnerCores,
     NodeCpu,
     NodeMemory,
 }
 
 impl Step {
     const ALL: [Self; 6] = [
+        Self::UsedCores,
         Self::UsedBytes,
         Self::NamespaceCpu,
         Self::NamespaceMemory,
-        Self::OwnerCores,
         Self::NodeCpu,
         Self::NodeMemory,
     ];
 
     fn promql(self, e: Exprs) -> String {
         match self {
+            Self::UsedCores => format!("sum({})", e.while_running(&e.cpu_usage())),
             Self::UsedBytes => format!("sum({})", e.while_running(&e.memory_usage())),
             Self::NamespaceCpu => {
                 format!("sum by (namespace) ({})", e.while_running(&e.cpu_charged()))
@@ -138,7 +140,6 @@ impl Step {
                 "sum by (namespace) ({})",
                 e.while_running(&e.memory_charged())
             ),
-            Self::OwnerCores => e.owner_cores(),
             Self::NodeCpu => Metric::NodeCpu.promql(e.step()),
             Self::NodeMemory => Metric::NodeMemory.promql(e.step()),
         }
@@ -184,7 +185,8 @@ pub async fn fetch(
             totals.chain(steps).map(move |q| (part, q))
         })
         .collect();
-    let queries = probes + 1 + plan.len() + LATEST_QUERIES + Instants::COUNT;
+    let part_count = parts(tl.steps, part_steps(tl)).len();
+    let queries = probes + 1 + plan.len() + LATEST_QUERIES + Instants::COUNT + part_count;
     progress.set_length((queries - probes - 1) as u64);
     let mut acc = Accumulator::new(tl, percentiles.1 >= 1.0);
     if running_metric {
@@ -220,7 +222,101 @@ pub async fn fetch(
     drop(answers);
     let latest = Latest::fetch(client, tl, progress).await?;
     let instants = Instants::fetch(client, tl, progress).await?;
-    Ok(acc.finish(asked, instants, latest, queries))
+    let mut summary = acc.finish(asked, instants, latest, queries);
+    let owners = top_owners(&summary, config);
+    if owners.is_empty() {
+        summary.queries -= part_count;
+    } else {
+        fetch_owner_cores(client, config, exprs, &owners, &mut summary, progress).await?;
+    }
+    Ok(summary)
+}
+
+/// The owners of the `config.top` costliest workloads: the ones pre-scaling compares.
+fn top_owners(summary: &Summary, config: &CostConfig) -> BTreeSet<Owner> {
+    let allocation = allocate(summary, &config.prices);
+    let top: BTreeSet<&Workload> = allocation
+        .workloads
+        .iter()
+        .take(config.top)
+        .map(|w| &w.key)
+        .collect();
+    allocation
+        .containers
+        .iter()
+        .filter(|c| top.contains(&c.workload))
+        .map(|c| owner(&summary.owners, &c.key.namespace, &c.key.pod))
+        .collect()
+}
+
+/// Fills `summary`'s per-step cores of `owners`, a range query per part. The database reads
+/// their namespaces only, and returns series for these owners (and perhaps a few more, dropped
+/// here): what comes back does not grow with the pods.
+async fn fetch_owner_cores(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    exprs: Exprs<'_>,
+    owners: &BTreeSet<Owner>,
+    summary: &mut Summary,
+    progress: &ProgressBar,
+) -> Result<(), PrometheusError> {
+    let mut controllers: BTreeMap<Workload, Vec<&str>> = BTreeMap::new();
+    let mut pods = Vec::new();
+    let namespaces: BTreeSet<&str> = owners.iter().map(|o| o.namespace.as_str()).collect();
+    for o in owners {
+        if o.kind == "Pod" {
+            pods.push(vec![o.name.as_str()]);
+        } else {
+            let workload = owner_workload(&summary.owners, o);
+            controllers.entry(workload).or_default().push(&o.name);
+        }
+    }
+    let namespaces = names_regex(namespaces.into_iter().map(|n| vec![n]));
+    let promql = exprs
+        .in_namespaces(&namespaces)
+        .owner_cores(&names_regex(controllers.into_values()), &names_regex(pods));
+    let tl = summary.timeline;
+    let step = Duration::from_secs(exprs.step());
+    let mut answers = futures::stream::iter(parts(tl.steps, part_steps(tl)))
+        .map(|(first, len)| {
+            let (from, to) = (tl.time(first), tl.time(first + len - 1));
+            let promql = &promql;
+            async move {
+                let (from, to) = (crate::prometheus_time(from), crate::prometheus_time(to));
+                client.query_range(promql, from, to, step).await
+            }
+        })
+        .buffered(config.concurrency.max(1));
+    let tracks = &mut summary.steps.owner_used_cores;
+    while let Some(series) = answers.next().await {
+        progress.inc(1);
+        for s in series? {
+            let Some(name) = s.labels.get("owner_name") else {
+                continue;
+            };
+            let owner = Owner {
+                namespace: s.labels.get("namespace").cloned().unwrap_or_default(),
+                kind: s.labels.get("owner_kind").cloned().unwrap_or("Pod".into()),
+                name: name.clone(),
+            };
+            if owners.contains(&owner) {
+                let track = tracks
+                    .entry(owner)
+                    .or_insert_with(|| vec![f64::NAN; tl.steps]);
+                write_points(tl, &s, track);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a series' points at their steps.
+fn write_points(tl: Timeline, s: &Series, track: &mut Track) {
+    for &(t, v) in &s.points {
+        if let Some(i) = tl.index(t) {
+            track[i] = v;
+        }
+    }
 }
 
 /// Queries [`Latest::fetch`] sends.
@@ -304,6 +400,7 @@ impl Accumulator {
             peak_is_percentile,
             containers: HashMap::new(),
             steps: StepTotals {
+                used_cores: empty(),
                 used_bytes: empty(),
                 ..StepTotals::default()
             },
@@ -343,12 +440,7 @@ impl Accumulator {
                 }
                 let tl = self.tl;
                 for s in series {
-                    let track = self.track(step, &s);
-                    for &(t, v) in &s.points {
-                        if let Some(i) = tl.index(t) {
-                            track[i] = v;
-                        }
-                    }
+                    write_points(tl, &s, self.track(step, &s));
                 }
             }
         }
@@ -368,6 +460,7 @@ impl Accumulator {
         let empty = || vec![f64::NAN; steps];
         let label = |name: &str| s.labels.get(name).cloned().unwrap_or_default();
         match step {
+            Step::UsedCores => &mut self.steps.used_cores,
             Step::UsedBytes => &mut self.steps.used_bytes,
             Step::NamespaceCpu | Step::NamespaceMemory => {
                 let (cpu, memory) = self
@@ -380,24 +473,6 @@ impl Accumulator {
                 } else {
                     memory
                 }
-            }
-            Step::OwnerCores => {
-                let owner = match s.labels.get("owner_kind") {
-                    Some(kind) => Owner {
-                        namespace: label("namespace"),
-                        kind: kind.clone(),
-                        name: label("owner_name"),
-                    },
-                    None => Owner {
-                        namespace: label("namespace"),
-                        kind: "Pod".to_string(),
-                        name: label("owner_name"),
-                    },
-                };
-                self.steps
-                    .owner_used_cores
-                    .entry(owner)
-                    .or_insert_with(empty)
             }
             Step::NodeCpu | Step::NodeMemory => {
                 let name = label("node");

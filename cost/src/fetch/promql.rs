@@ -21,17 +21,37 @@ pub fn step_range(step: u64) -> String {
 
 /// Expressions for steps of `step` seconds.
 #[derive(Debug, Clone, Copy)]
-pub struct Exprs {
+pub struct Exprs<'a> {
     step: u64,
     /// Whether `kube_pod_container_status_running` exists (else requests or usage stand in).
     running_metric: bool,
+    /// A regex the namespaces read must match, quoted for PromQL; empty for all.
+    namespaces: &'a str,
 }
 
-impl Exprs {
+impl<'a> Exprs<'a> {
     pub fn new(step: u64, running_metric: bool) -> Self {
         Self {
             step: step.max(1),
             running_metric,
+            namespaces: "",
+        }
+    }
+
+    /// The same expressions over the namespaces `regex` (see [`names_regex`]) matches only.
+    pub fn in_namespaces(self, regex: &'a str) -> Self {
+        Self {
+            namespaces: regex,
+            ..self
+        }
+    }
+
+    /// `metric{matchers}`, in the namespaces read.
+    fn select(self, metric: &str, matchers: &str) -> String {
+        match (matchers, self.namespaces) {
+            (m, "") => format!("{metric}{{{m}}}"),
+            ("", ns) => format!(r#"{metric}{{namespace=~"{ns}"}}"#),
+            (m, ns) => format!(r#"{metric}{{{m},namespace=~"{ns}"}}"#),
         }
     }
 
@@ -45,7 +65,11 @@ impl Exprs {
 
     fn request(self, resource: &str, unit: &str) -> String {
         format!(
-            r#"clamp_min(max by ({BY_CONTAINER}) (avg_over_time(kube_pod_container_resource_requests{{resource="{resource}",unit="{unit}"}}[{w}])), 0)"#,
+            "clamp_min(max by ({BY_CONTAINER}) (avg_over_time({}[{w}])), 0)",
+            self.select(
+                "kube_pod_container_resource_requests",
+                &format!(r#"resource="{resource}",unit="{unit}""#)
+            ),
             w = self.window()
         )
     }
@@ -66,7 +90,8 @@ impl Exprs {
             String::new()
         };
         format!(
-            "max by ({BY_CONTAINER}) (last_over_time(container_cpu_usage_seconds_total{{{CADVISOR}}}[{w}]{offset}))",
+            "max by ({BY_CONTAINER}) (last_over_time({}[{w}]{offset}))",
+            self.select("container_cpu_usage_seconds_total", CADVISOR),
             w = self.window()
         )
     }
@@ -83,7 +108,8 @@ impl Exprs {
 
     fn working_set(self, function: &str) -> String {
         format!(
-            "sum by ({BY_CONTAINER}) ({function}(container_memory_working_set_bytes{{{CADVISOR}}}[{w}]))",
+            "sum by ({BY_CONTAINER}) ({function}({}[{w}]))",
+            self.select("container_memory_working_set_bytes", CADVISOR),
             w = self.window()
         )
     }
@@ -102,7 +128,8 @@ impl Exprs {
     pub fn running(self) -> String {
         if self.running_metric {
             format!(
-                "max by ({BY_CONTAINER}) (max_over_time(kube_pod_container_status_running[{w}])) >= 0.5",
+                "max by ({BY_CONTAINER}) (max_over_time({}[{w}])) >= 0.5",
+                self.select("kube_pod_container_status_running", ""),
                 w = self.window()
             )
         } else {
@@ -137,20 +164,30 @@ impl Exprs {
         format!("({expr}) and ({})", self.running())
     }
 
-    /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`); a pod
-    /// without one is its own owner (`namespace, owner_name` = the pod, no `owner_kind`).
-    pub fn owner_cores(self) -> String {
+    /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`) for the
+    /// owners whose names match `controllers` and for the pods without one (their own owner:
+    /// `owner_name` = the pod, no `owner_kind`) whose names match `pods`. The other pods without
+    /// an owner add up to one series per namespace without `owner_name`.
+    pub fn owner_cores(self, controllers: &str, pods: &str) -> String {
         let used = self.while_running(&self.cpu_usage());
-        let owner = format!(
-            r#"max by (namespace, pod, owner_kind, owner_name) (last_over_time(kube_pod_owner{{owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""}}[{w}]))"#,
-            w = self.window()
-        );
+        let owners = |matcher: &str| {
+            format!(
+                "max by (namespace, pod, owner_kind, owner_name) (last_over_time({}[{w}]))",
+                self.select(
+                    "kube_pod_owner",
+                    &format!(r#"owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""{matcher}"#)
+                ),
+                w = self.window()
+            )
+        };
+        let controlled = owners(&format!(r#",owner_name=~"{controllers}""#));
         let itself = format!(
-            r#"label_replace(max by (namespace, pod) ({}), "owner_name", "$1", "pod", "(.*)")"#,
-            self.running()
+            r#"label_replace(max by (namespace, pod) ({}), "owner_name", "$1", "pod", "({pods})") unless on (namespace, pod) ({})"#,
+            self.running(),
+            owners("")
         );
         format!(
-            "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) (({owner}) or on (namespace, pod) ({itself})))"
+            "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) (({controlled}) or on (namespace, pod) ({itself})))"
         )
     }
 
@@ -158,5 +195,74 @@ impl Exprs {
     pub fn over(self, expr: &str, steps: usize) -> String {
         let range_ms = steps as u64 * self.step * 1000 - 1;
         format!("({expr})[{range_ms}ms:{}s]", self.step)
+    }
+}
+
+/// A regex, quoted for a PromQL string, that matches every name of `groups` and perhaps more: a
+/// group of more than two names becomes their common prefix followed by anything, and a regex
+/// longer than [`MAX_NAMES_REGEX`] matches everything, so that the query stays short. It
+/// matches no name when `groups` is empty.
+pub fn names_regex<'a>(groups: impl IntoIterator<Item = Vec<&'a str>>) -> String {
+    let escape = |name: &str| {
+        let mut out = String::with_capacity(name.len());
+        for c in name.chars() {
+            if r"\.+*?()|[]{}^$".contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let mut alternatives: Vec<String> = Vec::new();
+    for names in groups {
+        if names.len() <= 2 {
+            alternatives.extend(names.iter().map(|n| escape(n)));
+        } else {
+            let first = names[0];
+            let common = names.iter().fold(first.len(), |len, n| {
+                first
+                    .bytes()
+                    .zip(n.bytes())
+                    .take(len)
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            });
+            let prefix = first.get(..common).unwrap_or("");
+            alternatives.push(format!("{}.*", escape(prefix)));
+        }
+    }
+    alternatives.sort();
+    alternatives.dedup();
+    let regex = alternatives.join("|");
+    if regex.len() > MAX_NAMES_REGEX {
+        return ".*".to_string();
+    }
+    regex.replace('\\', r"\\").replace('"', r#"\""#)
+}
+
+/// Bytes of a names regex kept as it is. VictoriaMetrics refuses queries over 16 KiB by default
+/// (`-search.maxQueryLen`).
+const MAX_NAMES_REGEX: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_regex_lists_few_names_and_shortens_many() {
+        assert_eq!(
+            names_regex([vec!["web-7d9f", "web-a8c2"]]),
+            "web-7d9f|web-a8c2"
+        );
+        assert_eq!(
+            names_regex([vec!["report-1", "report-2", "report-3"], vec!["db-0"]]),
+            "db-0|report-.*"
+        );
+        // Escaped for the regex, then for the PromQL string.
+        assert_eq!(names_regex([vec!["api.v2"]]), r"api\\.v2");
+        assert_eq!(names_regex(Vec::<Vec<&str>>::new()), "");
+        let names: Vec<String> = (0..2000).map(|i| format!("pod-{i}-abc")).collect();
+        let singles = names.iter().map(|n| vec![n.as_str()]);
+        assert_eq!(names_regex(singles), ".*");
     }
 }
