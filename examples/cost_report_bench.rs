@@ -21,7 +21,8 @@
 //!   `--verify` also checks every generated sample is queryable.
 //!
 //! In every mode the report reaches the store through a proxy in this process that counts the
-//! bytes the store sends it, printed as "bytes received".
+//! bytes the store sends it, printed as "bytes received". `TIDAL_BENCH_AGGREGATE_IN=tidal` sets
+//! `cost.aggregate_in` (default `store`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -395,6 +396,7 @@ impl Server {
 }
 
 const REPORT_ARG: &str = "--report";
+const AGGREGATE_IN_VAR: &str = "TIDAL_BENCH_AGGREGATE_IN";
 
 /// The child process: `--report URL END NODES PODS`. Fetches, builds and renders a 7-day
 /// report ending at END with the default config, printing times, peak RSS and rows.
@@ -403,7 +405,11 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
         bail!("usage: cost_report_bench {REPORT_ARG} URL END NODES PODS");
     };
     let end: f64 = end.parse()?;
-    let config = CostConfig::default();
+    let mut config = CostConfig::default();
+    if let Ok(name) = std::env::var(AGGREGATE_IN_VAR) {
+        config.aggregate_in = serde_json::from_value(Value::String(name))
+            .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
+    }
     let client = PrometheusClient::new(&PrometheusConfig {
         url: url.clone(),
         timeout: config.query_timeout,
@@ -426,10 +432,11 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
 
     let a = &report.allocation;
     println!(
-        "report: {total:.2?} wall (fetch {fetched:.2?}, compute {:.2?}, render 4 formats {:.2?}), {} queries",
+        "report: {total:.2?} wall (fetch {fetched:.2?}, compute {:.2?}, render 4 formats {:.2?}), {} queries, aggregated in {:?}",
         built - fetched,
         total - built,
-        report.queries
+        report.queries,
+        config.aggregate_in
     );
     println!(
         "peak RSS of the report process: {} MiB ({fetch_rss} MiB by the end of the fetch)",

@@ -125,8 +125,9 @@ async fn every_format_reports_the_backfilled_cluster() {
     assert_eq!(json["window"]["steps"], 120);
     // One instant query finds data at the window's start and one whether kube-state-metrics'
     // running status exists; for the one day-long part, nine per-container totals and six
-    // per-step aggregates; then four for containers' nodes and latest requests and five for
-    // owners, labels and limits. None of it grows with the pods.
+    // per-step aggregates; then four for containers' nodes and latest requests, five for
+    // owners, labels and limits, and one for the top workloads' owners' cores per step. None of
+    // it grows with the pods.
     assert_eq!(json["queries"], 27);
     assert_eq!(json["containers"].as_array().map(Vec::len), Some(4));
     let total = |k: &str| json["totals"][k].as_f64().expect("a number");
@@ -215,6 +216,21 @@ async fn every_format_reports_the_backfilled_cluster() {
         .expect("right-sizing written beside it");
     assert!(rightsizing.lines().count() > 1, "{rightsizing}");
     assert!(rightsizing.contains("report"), "{rightsizing}");
+
+    // Reduced by Tidal a day at a time instead: the same report to the cent, other queries.
+    let config = dir.path().join("tidal.yaml");
+    std::fs::write(&config, "cost:\n  aggregate_in: tidal\n").expect("config written");
+    let config = config.to_string_lossy();
+    // A probe, five instant queries, eight metrics in four chunks, the top owners' cores.
+    let tidal = stdout(&report(&url, "markdown", &["--config", &config]).await);
+    let queries = |md: &str| {
+        let (head, rest) = md.split_once(" Prometheus queries").unwrap_or_default();
+        let count = head.rsplit(' ').next().unwrap_or_default().to_string();
+        (count, rest.to_string())
+    };
+    let ((by_tidal, rest), (by_store, expected)) = (queries(&tidal), queries(&md));
+    assert_eq!((by_tidal.as_str(), by_store.as_str()), ("39", "27"));
+    assert_eq!(rest, expected);
 }
 
 #[tokio::test]

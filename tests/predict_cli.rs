@@ -753,6 +753,96 @@ async fn apply_raises_the_hpa_floor_and_dry_run_changes_nothing() -> anyhow::Res
     Ok(())
 }
 
+/// A run that stops after its first write (the API refuses the rest, as if the process had
+/// been killed there) leaves that HPA's floor raised with the user's floor and the expiry
+/// recorded in the same write; a later run without a plan for it, past the expiry, restores it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floor_raised_before_a_crash_is_restored_by_a_later_run() -> anyhow::Result<()> {
+    let api = FakeApiServer::start().await?;
+    api.add(&hpa(2, 8)?)?;
+    api.add(&tidal_testkit::objects::hpa("shop", "api", 2, 8)?)?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig_yaml())?;
+    let config = dir.path().join("tidal.yaml");
+    let rule = |name: &str| {
+        format!(
+            "    - target: {name}\n      hpa: shop/{name}\n      plan: {{ target_per_replica: 0.5, min_replicas: 1, max_replicas: 20 }}\n"
+        )
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "predictor:\n  apply_interval: 10m\n  prescale:\n{}{}",
+            rule("web"),
+            rule("api")
+        ),
+    )?;
+    // Both at the top of a daily cycle between 1 and 3 cores: each needs 6 replicas now.
+    let now = unix_now();
+    let end = now / STEP * STEP;
+    let start = end - 3 * DAY;
+    let mut rand = noise(9);
+    let values: Vec<f64> = (start..end)
+        .step_by(STEP as usize)
+        .map(|t| 2.0 + (TAU * (t - now) as f64 / DAY as f64).cos() + 0.02 * rand())
+        .collect();
+    let csvs = [
+        write_csv(dir.path(), "web.csv", start, &values),
+        write_csv(dir.path(), "api.csv", start, &values),
+    ];
+    let run = |csvs: Vec<PathBuf>| {
+        let mut args: Vec<String> = ["--config", path_str(&config), "predict"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for csv in &csvs {
+            args.extend(["--csv".to_owned(), path_str(csv).to_owned()]);
+        }
+        args.extend(
+            ["--apply", "--kubeconfig", path_str(&kubeconfig)]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        );
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tidal(&args)
+        })
+    };
+    let get = |name: &str| {
+        api.get::<HorizontalPodAutoscaler>("shop", name)
+            .map(|h| {
+                let min = h.spec.and_then(|s| s.min_replicas);
+                (min, h.metadata.annotations.unwrap_or_default())
+            })
+            .unwrap_or_default()
+    };
+
+    api.deny_after("patch", "horizontalpodautoscalers", 1);
+    let crashed = run(csvs.to_vec()).await?;
+    assert_ne!(crashed.status.code(), Some(0), "{}", text(&crashed.stderr));
+    let (raised, notes) = get("web");
+    let (untouched, none) = get("api");
+    assert!(raised.is_some_and(|m| m > 2), "{raised:?}");
+    assert_eq!(notes.get(USER_MIN_REPLICAS).map(String::as_str), Some("2"));
+    assert!(notes.contains_key(FLOOR_UNTIL), "{notes:?}");
+    assert_eq!((untouched, none.len()), (Some(2), 0));
+
+    // Later, past the expiry, the next run has no plan for web (its history is gone).
+    api.allow_all();
+    api.modify::<HorizontalPodAutoscaler>("shop", "web", |h| {
+        let notes = h.metadata.annotations.get_or_insert_default();
+        notes.insert(FLOOR_UNTIL.to_owned(), "2000-01-01T00:00:00Z".to_owned());
+    })?;
+    let later = run(vec![csvs[1].clone()]).await?;
+    assert_eq!(later.status.code(), Some(0), "{}", text(&later.stderr));
+    let (restored, notes) = get("web");
+    assert_eq!(restored, Some(2), "{}", text(&later.stderr));
+    assert!(!notes.contains_key(FLOOR_UNTIL), "{notes:?}");
+    api.shutdown().await;
+    Ok(())
+}
+
 #[test]
 fn options_that_would_be_ignored_or_plan_nothing_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");

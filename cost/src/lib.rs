@@ -6,7 +6,7 @@
 //! from usage percentiles) and [`prescale`] (static-peak versus planned capacity), then
 //! [`render`]. Money stays in `f64` until rendering rounds it. [`fetch::per_step`] pulls the
 //! per-step [`Dataset`] instead, for the simulator's replay; [`Summary::from_dataset`] reduces
-//! it as the database does.
+//! it as the database does (and reduces each day's with `cost.aggregate_in: tidal`).
 
 pub mod allocate;
 pub mod fetch;
@@ -44,6 +44,7 @@ pub struct CostConfig {
     /// `--query.timeout` is 2 minutes by default.
     #[serde(with = "tidal_core::duration_text")]
     pub query_timeout: Duration,
+    pub aggregate_in: AggregateIn,
     pub prices: PriceConfig,
     pub rightsizing: RightsizeConfig,
 }
@@ -56,10 +57,26 @@ impl Default for CostConfig {
             top: 15,
             concurrency: 2,
             query_timeout: Duration::from_secs(120),
+            aggregate_in: AggregateIn::default(),
             prices: PriceConfig::default(),
             rightsizing: RightsizeConfig::default(),
         }
     }
+}
+
+/// Where the per-step arithmetic of a report is done (`cost.aggregate_in`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregateIn {
+    /// By the store, in subqueries ([`fetch::fetch`]'s default): what crosses the wire and what
+    /// Tidal holds grow with the containers, not with containers × steps. For VictoriaMetrics,
+    /// Thanos and Mimir, which spread a query over cores and shards.
+    #[default]
+    Store,
+    /// By Tidal, a day at a time from per-step series: a single Prometheus, which evaluates
+    /// each query on one core, answers several times sooner, and Tidal holds one day of every
+    /// container's series.
+    Tidal,
 }
 
 impl CostConfig {

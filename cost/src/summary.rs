@@ -1,10 +1,10 @@
 //! What a report needs, reduced: per container, sums over the window's running steps (so its
 //! size grows with containers, not with containers × steps), and per step only aggregates
-//! (cluster, namespace, owner) and node capacity.
+//! (cluster, namespace, top workloads' owners) and node capacity.
 //!
 //! [`crate::fetch::fetch`] has the time-series database compute it; [`Summary::from_dataset`]
-//! computes the same from per-step data, as the reference the database's answers are tested
-//! against and for hand-made data.
+//! computes the same from per-step data: as the reference the database's answers are tested
+//! against, for hand-made data, and a day at a time with `cost.aggregate_in: tidal`.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,31 @@ pub struct ContainerTotals {
     pub latest_cpu_request: Option<f64>,
     pub latest_memory_request: Option<f64>,
     pub memory_limit: Option<f64>,
+}
+
+impl ContainerTotals {
+    /// Adds a later part of the window: sums add, peaks and daily percentiles take the highest,
+    /// what was last seen is the later part's when it has it.
+    pub fn absorb(&mut self, later: Self) {
+        let highest = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.running_steps += later.running_steps;
+        self.cpu_request += later.cpu_request;
+        self.cpu_usage += later.cpu_usage;
+        self.cpu_charged += later.cpu_charged;
+        self.memory_request += later.memory_request;
+        self.memory_usage += later.memory_usage;
+        self.memory_charged += later.memory_charged;
+        self.cpu_percentile = highest(self.cpu_percentile, later.cpu_percentile);
+        self.memory_percentile = highest(self.memory_percentile, later.memory_percentile);
+        self.memory_peak = highest(self.memory_peak, later.memory_peak);
+        self.node = later.node.or(self.node.take());
+        self.latest_cpu_request = later.latest_cpu_request.or(self.latest_cpu_request);
+        self.latest_memory_request = later.latest_memory_request.or(self.latest_memory_request);
+        self.memory_limit = later.memory_limit.or(self.memory_limit);
+    }
 }
 
 /// Per-step aggregates over running containers.

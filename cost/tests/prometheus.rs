@@ -12,7 +12,7 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusConfig};
 use tidal_cost::allocate::owner_workload;
 use tidal_cost::prices::InstanceTypePrice;
 use tidal_cost::render::{self, Format};
-use tidal_cost::{CostConfig, Report, RightsizeConfig, Summary, build_report, fetch};
+use tidal_cost::{AggregateIn, CostConfig, Report, RightsizeConfig, Summary, build_report, fetch};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, Profile};
 use tidal_testkit::tsdb::{self, Tsdb};
 
@@ -475,19 +475,29 @@ async fn database_aggregates_equal_the_per_step_reduction() -> TestResult {
         let tl = fetch::timeline(tidal_core::prometheus::sample_time(END as f64), &config);
         let hidden = indicatif::ProgressBar::hidden();
         let per_step = fetch::per_step(&client, &config, tl, &hidden).await?;
-        // The default memory percentile (1: the peak, which stands for it) and one of its own.
-        for memory_percentile in [1.0, 0.9] {
+        // The default memory percentile (1: the peak, which stands for it) and one of its own;
+        // the store's arithmetic and Tidal's a day at a time.
+        for (memory_percentile, aggregate_in) in [
+            (1.0, AggregateIn::Store),
+            (0.9, AggregateIn::Store),
+            (1.0, AggregateIn::Tidal),
+            (0.9, AggregateIn::Tidal),
+        ] {
             let config = CostConfig {
                 rightsizing: RightsizeConfig {
                     memory_percentile,
                     ..config.rightsizing.clone()
                 },
+                aggregate_in,
                 ..config.clone()
             };
             let aggregated = fetch::fetch(&client, &config, tl, &hidden).await?;
             let percentiles = (config.rightsizing.cpu_percentile, memory_percentile);
             let reference = Summary::from_dataset(&per_step, percentiles);
-            let name = format!("{} (memory p{memory_percentile})", store.name());
+            let name = format!(
+                "{} (memory p{memory_percentile}, aggregated in {aggregate_in:?})",
+                store.name()
+            );
             same_summary(&name, &aggregated, &reference, &config)?;
         }
         // Per-step owner cores come only for the owners of the workloads pre-scaling compares.

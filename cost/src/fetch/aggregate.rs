@@ -6,20 +6,19 @@
 //! showed last (node, requests). So the queries do not grow with the pods, nor what they return
 //! with the steps.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
 
-use super::promql::{BY_CONTAINER, CADVISOR, Exprs, names_regex};
+use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
 use super::{
-    CPU, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key, coverage, label_nodes,
-    last_per_container, missing_series, owner_warnings, part_steps, window_secs,
+    CPU, Fetched, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key,
+    last_per_container, part_steps, top_owners, window_secs, write_points,
 };
-use crate::allocate::{Workload, allocate, owner_workload};
-use crate::summary::{ContainerTotals, Owner, StepTotals, Summary, owner, parts};
+use crate::summary::{ContainerTotals, StepTotals, Summary, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
 
 /// One number per container and part, from an instant query at the part's last step.
@@ -158,19 +157,15 @@ enum Answer {
     Step(Step, Vec<Series>),
 }
 
-/// Fetches a report's [`Summary`] over `asked`, or over its part from the first step the
-/// database holds data for (a window longer than the retention is clipped before anything is
-/// pulled, with a warning); `progress` counts queries.
-pub async fn fetch(
+/// [`super::fetch`] with the arithmetic done by the store.
+pub(super) async fn fetch(
     client: &PrometheusClient,
     config: &CostConfig,
     asked: Timeline,
     progress: &ProgressBar,
 ) -> Result<Summary, PrometheusError> {
-    progress.set_message("finding where the data starts");
-    let (tl, probes) = clip_to_data(client, asked).await?;
+    let (tl, probes) = clip_to_data(client, asked, progress).await?;
     let running_metric = has_running_metric(client, tl).await?;
-    progress.set_message("");
     let step = tl.step_secs as u64;
     let exprs = Exprs::new(step, running_metric);
     let percentiles = (
@@ -185,9 +180,9 @@ pub async fn fetch(
             totals.chain(steps).map(move |q| (part, q))
         })
         .collect();
-    let part_count = parts(tl.steps, part_steps(tl)).len();
-    let queries = probes + 1 + plan.len() + LATEST_QUERIES + Instants::COUNT + part_count;
-    progress.set_length((queries - probes - 1) as u64);
+    let queries = probes + 1 + plan.len() + LATEST_QUERIES + Instants::COUNT;
+    let owner_queries = parts(tl.steps, part_steps(tl)).len();
+    progress.set_length((queries - probes - 1 + owner_queries) as u64);
     let mut acc = Accumulator::new(tl, percentiles.1 >= 1.0);
     if running_metric {
         acc.seen.push(Metric::Running);
@@ -223,100 +218,8 @@ pub async fn fetch(
     let latest = Latest::fetch(client, tl, progress).await?;
     let instants = Instants::fetch(client, tl, progress).await?;
     let mut summary = acc.finish(asked, instants, latest, queries);
-    let owners = top_owners(&summary, config);
-    if owners.is_empty() {
-        summary.queries -= part_count;
-    } else {
-        fetch_owner_cores(client, config, exprs, &owners, &mut summary, progress).await?;
-    }
+    top_owners::add_cores(client, config, exprs, &mut summary, progress).await?;
     Ok(summary)
-}
-
-/// The owners of the `config.top` costliest workloads: the ones pre-scaling compares.
-fn top_owners(summary: &Summary, config: &CostConfig) -> BTreeSet<Owner> {
-    let allocation = allocate(summary, &config.prices);
-    let top: BTreeSet<&Workload> = allocation
-        .workloads
-        .iter()
-        .take(config.top)
-        .map(|w| &w.key)
-        .collect();
-    allocation
-        .containers
-        .iter()
-        .filter(|c| top.contains(&c.workload))
-        .map(|c| owner(&summary.owners, &c.key.namespace, &c.key.pod))
-        .collect()
-}
-
-/// Fills `summary`'s per-step cores of `owners`, a range query per part. The database reads
-/// their namespaces only, and returns series for these owners (and perhaps a few more, dropped
-/// here): what comes back does not grow with the pods.
-async fn fetch_owner_cores(
-    client: &PrometheusClient,
-    config: &CostConfig,
-    exprs: Exprs<'_>,
-    owners: &BTreeSet<Owner>,
-    summary: &mut Summary,
-    progress: &ProgressBar,
-) -> Result<(), PrometheusError> {
-    let mut controllers: BTreeMap<Workload, Vec<&str>> = BTreeMap::new();
-    let mut pods = Vec::new();
-    let namespaces: BTreeSet<&str> = owners.iter().map(|o| o.namespace.as_str()).collect();
-    for o in owners {
-        if o.kind == "Pod" {
-            pods.push(vec![o.name.as_str()]);
-        } else {
-            let workload = owner_workload(&summary.owners, o);
-            controllers.entry(workload).or_default().push(&o.name);
-        }
-    }
-    let namespaces = names_regex(namespaces.into_iter().map(|n| vec![n]));
-    let promql = exprs
-        .in_namespaces(&namespaces)
-        .owner_cores(&names_regex(controllers.into_values()), &names_regex(pods));
-    let tl = summary.timeline;
-    let step = Duration::from_secs(exprs.step());
-    let mut answers = futures::stream::iter(parts(tl.steps, part_steps(tl)))
-        .map(|(first, len)| {
-            let (from, to) = (tl.time(first), tl.time(first + len - 1));
-            let promql = &promql;
-            async move {
-                let (from, to) = (crate::prometheus_time(from), crate::prometheus_time(to));
-                client.query_range(promql, from, to, step).await
-            }
-        })
-        .buffered(config.concurrency.max(1));
-    let tracks = &mut summary.steps.owner_used_cores;
-    while let Some(series) = answers.next().await {
-        progress.inc(1);
-        for s in series? {
-            let Some(name) = s.labels.get("owner_name") else {
-                continue;
-            };
-            let owner = Owner {
-                namespace: s.labels.get("namespace").cloned().unwrap_or_default(),
-                kind: s.labels.get("owner_kind").cloned().unwrap_or("Pod".into()),
-                name: name.clone(),
-            };
-            if owners.contains(&owner) {
-                let track = tracks
-                    .entry(owner)
-                    .or_insert_with(|| vec![f64::NAN; tl.steps]);
-                write_points(tl, &s, track);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes a series' points at their steps.
-fn write_points(tl: Timeline, s: &Series, track: &mut Track) {
-    for &(t, v) in &s.points {
-        if let Some(i) = tl.index(t) {
-            track[i] = v;
-        }
-    }
 }
 
 /// Queries [`Latest::fetch`] sends.
@@ -498,17 +401,8 @@ impl Accumulator {
         latest: Latest,
         queries: usize,
     ) -> Summary {
-        let mut warnings = missing_series(&self.seen);
-        let mut nodes: Vec<NodeData> = self.nodes.into_values().collect();
-        warnings.extend(label_nodes(&mut nodes, &instants.node_labels));
-        let mut containers: Vec<ContainerTotals> = self
-            .containers
-            .into_values()
-            .filter(|c| c.running_steps > 0.0)
-            .collect();
-        containers.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut containers: Vec<ContainerTotals> = self.containers.into_values().collect();
         for c in &mut containers {
-            c.memory_limit = instants.memory_limits.get(&c.key).copied();
             c.node = latest.nodes.get(&c.key).cloned();
             c.latest_cpu_request = latest.cpu_requests.get(&c.key).copied();
             c.latest_memory_request = latest.memory_requests.get(&c.key).copied();
@@ -516,25 +410,13 @@ impl Accumulator {
                 c.memory_percentile = c.memory_peak;
             }
         }
-        let owners = instants.owners;
-        warnings.extend(owner_warnings(&owners, !containers.is_empty()));
-        let steps = self.steps;
-        let any_at = |i: usize| {
-            nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
-                || steps
-                    .namespace_charged
-                    .values()
-                    .any(|(cpu, memory)| !cpu[i].is_nan() || !memory[i].is_nan())
-        };
-        warnings.extend(coverage(asked, self.tl, any_at));
-        Summary {
-            timeline: self.tl,
+        let fetched = Fetched {
+            tl: self.tl,
+            seen: self.seen,
             containers,
-            nodes,
-            steps,
-            owners,
-            warnings,
-            queries,
-        }
+            nodes: self.nodes.into_values().collect(),
+            steps: self.steps,
+        };
+        fetched.summarize(asked, instants, queries)
     }
 }

@@ -1,29 +1,49 @@
 //! Pulls a report's inputs from Prometheus (or any store that speaks its query API).
 //!
-//! [`fetch`] has the database aggregate ([`aggregate`]): per container, sums over the window;
-//! per step, totals by cluster, namespace and pod owner; so what crosses the wire grows with
-//! containers, not with containers × steps. [`per_step`] pulls every container's series at
-//! every step, for the simulator's replay. Both split the window into parts of at most a day,
+//! [`fetch`] has the store aggregate ([`aggregate`]): per container, sums over the window; per
+//! step, totals by cluster, namespace and node; so what crosses the wire grows with containers,
+//! not with containers × steps. With `cost.aggregate_in: tidal` it pulls per-step series a day
+//! at a time and reduces them itself instead ([`per_day`]). Either way the per-step cores of the
+//! top workloads' owners come last ([`top_owners`]). [`per_step`] pulls every container's series
+//! at every step, for the simulator's replay. All split the window into parts of at most a day,
 //! a few queries in flight, with progress; then instant queries for owners, node labels and
 //! limits. Missing series become warnings, never silent zeros.
 
 mod aggregate;
+mod per_day;
 mod per_step;
 pub mod promql;
+mod top_owners;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indicatif::ProgressBar;
-use tidal_core::prometheus::{PrometheusClient, PrometheusError};
+use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
 
-pub use aggregate::fetch;
 pub use per_step::per_step;
 
 use self::promql::BY_CONTAINER;
 use crate::render::utc;
-use crate::summary::part_steps;
-use crate::{ContainerKey, CostConfig, NodeData, Owners, Timeline};
+use crate::summary::{ContainerTotals, StepTotals, Summary, part_steps};
+use crate::{AggregateIn, ContainerKey, CostConfig, NodeData, Owners, Timeline, Track};
+
+/// Fetches a report's [`Summary`] over `asked`, or over its part from the first step the
+/// database holds data for (a window longer than the retention is clipped before anything is
+/// pulled, with a warning), aggregated where `config.aggregate_in` says; `progress` counts
+/// queries. Either way, the per-step cores of the top workloads' owners come from the store
+/// last.
+pub async fn fetch(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    asked: Timeline,
+    progress: &ProgressBar,
+) -> Result<Summary, PrometheusError> {
+    match config.aggregate_in {
+        AggregateIn::Store => aggregate::fetch(client, config, asked, progress).await,
+        AggregateIn::Tidal => per_day::fetch(client, config, asked, progress).await,
+    }
+}
 
 /// The series a report reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +91,69 @@ impl Metric {
             Self::NodeCpu | Self::NodeMemory => {
                 "kube_node_status_capacity has no series: node costs and idle cost are unknown; scrape kube-state-metrics"
             }
+        }
+    }
+}
+
+/// What a fetch gathered over `tl`, before [`Fetched::summarize`] adds the instants and the
+/// warnings.
+struct Fetched {
+    tl: Timeline,
+    /// The metrics that had series.
+    seen: Vec<Metric>,
+    containers: Vec<ContainerTotals>,
+    nodes: Vec<NodeData>,
+    steps: StepTotals,
+}
+
+impl Fetched {
+    /// The summary of the containers that ran, with their memory limits and the nodes' labels;
+    /// warnings for missing series and owners and for data short of the window `asked`.
+    fn summarize(self, asked: Timeline, instants: Instants, queries: usize) -> Summary {
+        let Self {
+            tl,
+            seen,
+            containers,
+            mut nodes,
+            steps,
+        } = self;
+        let mut warnings = missing_series(&seen);
+        warnings.extend(label_nodes(&mut nodes, &instants.node_labels));
+        let mut containers: Vec<ContainerTotals> = containers
+            .into_iter()
+            .filter(|c| c.running_steps > 0.0)
+            .collect();
+        containers.sort_by(|a, b| a.key.cmp(&b.key));
+        for c in &mut containers {
+            c.memory_limit = instants.memory_limits.get(&c.key).copied();
+        }
+        let owners = instants.owners;
+        warnings.extend(owner_warnings(&owners, !containers.is_empty()));
+        let any_at = |i: usize| {
+            nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
+                || steps
+                    .namespace_charged
+                    .values()
+                    .any(|(cpu, memory)| !cpu[i].is_nan() || !memory[i].is_nan())
+        };
+        warnings.extend(coverage(asked, tl, any_at));
+        Summary {
+            timeline: tl,
+            containers,
+            nodes,
+            steps,
+            owners,
+            warnings,
+            queries,
+        }
+    }
+}
+
+/// Writes a series' points at their steps.
+fn write_points(tl: Timeline, s: &Series, track: &mut Track) {
+    for &(t, v) in &s.points {
+        if let Some(i) = tl.index(t) {
+            track[i] = v;
         }
     }
 }
@@ -151,6 +234,17 @@ pub fn timeline(end: SystemTime, config: &CostConfig) -> Timeline {
 /// before each probe (so gaps shorter than a day do not mislead it). Returns `tl` from that
 /// step on, and the queries sent; `tl` unchanged when data covers its start or is absent.
 async fn clip_to_data(
+    client: &PrometheusClient,
+    tl: Timeline,
+    progress: &ProgressBar,
+) -> Result<(Timeline, usize), PrometheusError> {
+    progress.set_message("finding where the data starts");
+    let clipped = clip(client, tl).await;
+    progress.set_message("");
+    clipped
+}
+
+async fn clip(
     client: &PrometheusClient,
     tl: Timeline,
 ) -> Result<(Timeline, usize), PrometheusError> {

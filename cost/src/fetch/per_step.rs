@@ -74,11 +74,24 @@ pub async fn per_step(
     asked: Timeline,
     progress: &ProgressBar,
 ) -> Result<Dataset, PrometheusError> {
-    progress.set_message("finding where the data starts");
-    let (tl, probes) = clip_to_data(client, asked).await?;
-    progress.set_message("");
+    let (tl, probes) = clip_to_data(client, asked, progress).await?;
+    progress.inc_length(Instants::COUNT as u64);
+    let (store, sent) = pull(client, config, tl, part_steps(tl), progress).await?;
+    let instants = Instants::fetch(client, tl, progress).await?;
+    Ok(store.finish(asked, &instants, probes + sent + Instants::COUNT))
+}
+
+/// Every container's and node's series over `tl`, a range query per metric and chunk of
+/// `chunk_steps` steps; returns them with the number of queries sent.
+pub(super) async fn pull(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    tl: Timeline,
+    chunk_steps: usize,
+    progress: &ProgressBar,
+) -> Result<(Store, usize), PrometheusError> {
     let step = tl.step_secs as u64;
-    let chunk_steps = part_steps(tl);
+    let chunk_steps = chunk_steps.max(1);
     let chunks: Vec<Chunk> = Metric::ALL
         .iter()
         .flat_map(|&metric| {
@@ -89,9 +102,9 @@ pub async fn per_step(
             })
         })
         .collect();
-    let instants = Instants::COUNT;
-    progress.set_length((chunks.len() + instants) as u64);
-    let mut store = Store::new(asked, tl);
+    let queries = chunks.len();
+    progress.inc_length(queries as u64);
+    let mut store = Store::new(tl);
     let mut answers = futures::stream::iter(chunks)
         .map(|chunk| async move {
             let q = chunk.metric.promql(step);
@@ -109,34 +122,27 @@ pub async fn per_step(
             (chunk.metric, series)
         })
         .buffer_unordered(config.concurrency.max(1));
-    let mut queries = probes;
     while let Some((metric, series)) = answers.next().await {
-        queries += 1;
         progress.inc(1);
         store.add(metric, series?);
     }
-    drop(answers);
-    let instants = Instants::fetch(client, tl, progress).await?;
-    queries += Instants::COUNT;
-    Ok(store.finish(instants, queries))
+    Ok((store, queries))
 }
 
 /// Range-query answers merged per container and node.
-struct Store {
-    /// The window the user asked for; `tl` is its part that holds data.
-    asked: Timeline,
+pub(super) struct Store {
     tl: Timeline,
     containers: HashMap<ContainerKey, ContainerData>,
     nodes: BTreeMap<String, NodeData>,
-    seen: Vec<Metric>,
+    /// The metrics that had series.
+    pub(super) seen: Vec<Metric>,
     /// CPU counters at the window's start.
     cpu_before: HashMap<ContainerKey, f64>,
 }
 
 impl Store {
-    fn new(asked: Timeline, tl: Timeline) -> Self {
+    fn new(tl: Timeline) -> Self {
         Self {
-            asked,
             tl,
             containers: HashMap::new(),
             nodes: BTreeMap::new(),
@@ -209,7 +215,8 @@ impl Store {
         }
     }
 
-    fn finish(self, instants: Instants, queries: usize) -> Dataset {
+    /// The dataset, with warnings for what is missing and for data short of the window `asked`.
+    pub(super) fn finish(self, asked: Timeline, instants: &Instants, queries: usize) -> Dataset {
         let mut warnings = missing_series(&self.seen);
         let mut nodes: Vec<NodeData> = self.nodes.into_values().collect();
         warnings.extend(label_nodes(&mut nodes, &instants.node_labels));
@@ -220,13 +227,13 @@ impl Store {
             let before = self.cpu_before.get(&c.key).copied();
             counter_rates(&mut c.cpu_usage, before, self.tl.step_secs);
         }
-        let owners = instants.owners;
+        let owners = instants.owners.clone();
         warnings.extend(owner_warnings(&owners, !containers.is_empty()));
         let any_at = |i: usize| {
             nodes.iter().any(|n| !n.cpu_cores[i].is_nan())
                 || containers.iter().any(|c| c.runs_at(i))
         };
-        warnings.extend(coverage(self.asked, self.tl, any_at));
+        warnings.extend(coverage(asked, self.tl, any_at));
         Dataset {
             timeline: self.tl,
             containers,

@@ -457,6 +457,12 @@ preferences: {{}}
         });
     }
 
+    /// Lifts every [`Self::deny`] and [`Self::deny_after`]: the client's next run, after the
+    /// crash they stood for.
+    pub fn allow_all(&self) {
+        self.shared.denied.lock().clear();
+    }
+
     /// Once `evictions` more evictions are answered, every request gets a 503 until
     /// [`Self::recover`]: what the rest of a client's work meets when the client is killed
     /// right after those evictions.
