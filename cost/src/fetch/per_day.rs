@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError};
 
-use super::per_step::pull;
+use super::per_step::{pull, pull_queries};
 use super::promql::Exprs;
 use super::{Fetched, Instants, Metric, clip_to_data, top_owners};
 use crate::summary::{ContainerTotals, StepTotals, Summary, part_steps, parts};
@@ -30,8 +30,12 @@ pub(super) async fn fetch(
 ) -> Result<Summary, PrometheusError> {
     let (tl, probes) = clip_to_data(client, asked, progress).await?;
     let parts = parts(tl.steps, part_steps(tl));
-    // The instant queries and the top owners' (one a part); `pull` adds its own.
-    progress.set_length((Instants::COUNT + parts.len()) as u64);
+    let pulls: usize = parts
+        .iter()
+        .map(|&(_, len)| pull_queries(len, len.div_ceil(CHUNKS)))
+        .sum();
+    // And the top owners' cores, one query a part.
+    progress.set_length((Instants::COUNT + pulls + parts.len()) as u64);
     let instants = Instants::fetch(client, tl, progress).await?;
     let percentiles = (
         config.rightsizing.cpu_percentile,

@@ -75,14 +75,21 @@ pub async fn per_step(
     progress: &ProgressBar,
 ) -> Result<Dataset, PrometheusError> {
     let (tl, probes) = clip_to_data(client, asked, progress).await?;
-    progress.inc_length(Instants::COUNT as u64);
-    let (store, sent) = pull(client, config, tl, part_steps(tl), progress).await?;
+    let chunk_steps = part_steps(tl);
+    progress.set_length((pull_queries(tl.steps, chunk_steps) + Instants::COUNT) as u64);
+    let (store, sent) = pull(client, config, tl, chunk_steps, progress).await?;
     let instants = Instants::fetch(client, tl, progress).await?;
     Ok(store.finish(asked, &instants, probes + sent + Instants::COUNT))
 }
 
+/// The queries [`pull`] sends for `steps` steps in chunks of `chunk_steps`.
+pub(super) fn pull_queries(steps: usize, chunk_steps: usize) -> usize {
+    Metric::ALL.len() * steps.div_ceil(chunk_steps.max(1))
+}
+
 /// Every container's and node's series over `tl`, a range query per metric and chunk of
-/// `chunk_steps` steps; returns them with the number of queries sent.
+/// `chunk_steps` steps (each counted on `progress`); returns them with the number of queries
+/// sent.
 pub(super) async fn pull(
     client: &PrometheusClient,
     config: &CostConfig,
@@ -103,7 +110,6 @@ pub(super) async fn pull(
         })
         .collect();
     let queries = chunks.len();
-    progress.inc_length(queries as u64);
     let mut store = Store::new(tl);
     let mut answers = futures::stream::iter(chunks)
         .map(|chunk| async move {
