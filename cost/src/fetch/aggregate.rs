@@ -1,10 +1,10 @@
 //! The report's inputs, computed by the database: for each part of the window (a day), instant
 //! queries over a subquery of the part's steps return one number per container (running
 //! steps; request, usage and charged sums; daily percentiles; peaks), and range queries return
-//! per-step totals by namespace and pod owner. Parts combine exactly: sums add, peaks and daily
-//! percentiles take the highest. Instant queries over the whole window add what each container
-//! showed last (node, requests). So the queries do not grow with the pods, nor what they return
-//! with the steps.
+//! per-step totals for the cluster, each namespace and node. Parts combine exactly: sums add,
+//! peaks and daily percentiles take the highest. Instant queries over the whole window add what
+//! each container showed last (node, requests). So the queries do not grow with the pods, nor
+//! what they return with the steps.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
