@@ -410,11 +410,10 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
         config.aggregate_in = serde_json::from_value(Value::String(name))
             .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
     }
-    let client = PrometheusClient::new(&PrometheusConfig {
+    let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
         url: url.clone(),
-        timeout: config.query_timeout,
         ..PrometheusConfig::default()
-    })?;
+    }))?;
     let started = Instant::now();
     let tl = fetch::timeline(sample_time(end), &config);
     let progress = fetch::progress_bar();

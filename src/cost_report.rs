@@ -65,10 +65,7 @@ pub async fn run(
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid cost configuration: {e}"))?;
-    let client = PrometheusClient::new(&PrometheusConfig {
-        timeout: config.query_timeout,
-        ..prometheus.clone()
-    })?;
+    let client = PrometheusClient::new(&config.history_prometheus(prometheus))?;
     let tl = fetch::timeline(args.end.unwrap_or_else(SystemTime::now), &config);
     let progress = fetch::progress_bar();
     let data = fetch::fetch(&client, &config, tl, &progress)

@@ -130,7 +130,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate(args) => {
-            simulate::run(args, &config.prometheus, config.cost.query_timeout).await
+            let history = config.cost.history_prometheus(&config.prometheus);
+            simulate::run(args, &history).await
         }
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);

@@ -72,12 +72,11 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `query_timeout`: `cost.query_timeout`, as `--from-prometheus` reads through the cost
-/// report's per-step fetch.
+/// `prometheus`: the settings for reading history (`cost.query_timeout`, as `--from-prometheus`
+/// reads through the cost report's per-step fetch).
 pub async fn run(
     args: SimulateArgs,
     prometheus: &tidal_core::prometheus::PrometheusConfig,
-    query_timeout: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
     if args.list_scenarios {
         for (name, about) in scenario::names() {
@@ -92,13 +91,7 @@ pub async fn run(
         );
     }
     let (mut trace, source) = match (&args.trace, &args.scenario) {
-        _ if args.from_prometheus => {
-            let prometheus = tidal_core::prometheus::PrometheusConfig {
-                timeout: query_timeout,
-                ..prometheus.clone()
-            };
-            from_prometheus(&args, &prometheus).await?
-        }
+        _ if args.from_prometheus => from_prometheus(&args, prometheus).await?,
         (Some(path), _) => (
             trace::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
             path.display().to_string(),

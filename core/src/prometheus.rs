@@ -344,9 +344,9 @@ fn decode_error(query: &str, detail: &str) -> PrometheusError {
     }
 }
 
-/// Prometheus encodes a point as `[<unix seconds>, "<value>"]`; the value may be `NaN` or `±Inf`.
-/// A sample's value, which the API sends as a string ("1.5", "NaN", "+Inf"): parsed as it is
-/// decoded, so that a million points do not each allocate a string first.
+/// A sample's value: Prometheus encodes a point as `[<unix seconds>, "<value>"]`, the value a
+/// string ("1.5", "NaN", "+Inf"). Parsed as it is decoded, so that a million points do not each
+/// allocate a string first.
 struct SampleValue(f64);
 
 impl<'de> Deserialize<'de> for SampleValue {

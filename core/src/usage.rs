@@ -255,9 +255,9 @@ async fn query_pair(
     Ok((cpu?, memory?))
 }
 
-/// `(timestamp, value)` of the highest plausible sample per key: NaN, infinite, negative, above `bound`, future- or
-/// badly stamped samples are left out, as the extender leaves them out of its load (a bogus
-/// figure must not make a node hot, or a pod worth moving).
+/// `(timestamp, value)` of the highest plausible sample per key: NaN, infinite, negative, above
+/// `bound`, future- or badly stamped samples are left out, as the extender leaves them out of
+/// its load (a bogus figure must not make a node hot, or a pod worth moving).
 fn highest_by<K: Eq + Hash>(
     samples: &[Sample],
     key: impl Fn(&Sample) -> Option<K>,

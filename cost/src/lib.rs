@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tidal_core::prometheus::PrometheusConfig;
 
 pub use prices::{NodePrice, PriceConfig};
 pub use rightsize::RightsizeConfig;
@@ -80,6 +81,15 @@ pub enum AggregateIn {
 }
 
 impl CostConfig {
+    /// `prometheus` with this section's `query_timeout`: the settings for reading history (the
+    /// report, `tidal simulate --from-prometheus`).
+    pub fn history_prometheus(&self, prometheus: &PrometheusConfig) -> PrometheusConfig {
+        PrometheusConfig {
+            timeout: self.query_timeout,
+            ..prometheus.clone()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.resolution.as_secs() < 1 {
             return Err("cost.resolution must be at least 1s".to_string());
