@@ -19,6 +19,8 @@
 //! - `cost_report_bench report-on DIR [--verify]` serves DIR again, waits for the store to be
 //!   idle and runs the same report as the default mode, printing the same figures;
 //!   `--verify` also checks every generated sample is queryable.
+//! - `cost_report_bench simulate-on DIR` does the same for `tidal simulate --from-prometheus`'s
+//!   trace of that week at 5-minute steps: wall time, queries, bytes received, peak RSS.
 //!
 //! In every mode the report reaches the store through a proxy in this process that counts the
 //! bytes the store sends it, printed as "bytes received". `TIDAL_BENCH_AGGREGATE_IN=tidal` sets
@@ -60,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some(REPORT_ARG) => return report(&args[1..]).await,
         Some("generate") => return until_interrupted(generate(&args[1..])).await,
-        Some("report-on") => return until_interrupted(report_on(&args[1..])).await,
+        Some("report-on") => return until_interrupted(report_on(&args[1..], REPORT_ARG)).await,
+        Some("simulate-on") => return until_interrupted(report_on(&args[1..], TRACE_ARG)).await,
+        Some(TRACE_ARG) => return trace(&args[1..]).await,
         _ => {}
     }
     let (nodes, pods, days) = sizes(&args)?;
@@ -97,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
     // Both stores compact (merge) what was written in the background.
     wait_for_compaction(server.pid()).await?;
 
-    run_report(&server, &url, end, nodes, pods).await?;
+    run_report(&server, &url, REPORT_ARG, (end, nodes, pods)).await?;
     println!(
         "backfill into {store}: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
         bytes as f64 / 1e9
@@ -232,11 +236,12 @@ async fn generate(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// `report-on DIR [--verify]`: the default mode's report on what `generate` left in DIR.
-async fn report_on(args: &[String]) -> anyhow::Result<()> {
+/// `report-on` and `simulate-on`: `child` says which runs in the child process.
+async fn report_on(args: &[String], child: &str) -> anyhow::Result<()> {
     let verify = args.iter().any(|a| a == "--verify");
     let dirs: Vec<&String> = args.iter().filter(|a| *a != "--verify").collect();
     let [dir] = dirs[..] else {
-        bail!("usage: cost_report_bench report-on DIR [--verify]");
+        bail!("usage: cost_report_bench report-on|simulate-on DIR [--verify]");
     };
     let dir = Path::new(dir);
     let json = dir.join(BENCH_JSON);
@@ -264,7 +269,7 @@ async fn report_on(args: &[String]) -> anyhow::Result<()> {
         dir.display()
     );
     wait_for_compaction(server.pid()).await?;
-    run_report(&server, &url, bench.end, bench.nodes, bench.pods).await?;
+    run_report(&server, &url, child, (bench.end, bench.nodes, bench.pods)).await?;
     if verify {
         let http = reqwest::Client::new();
         verify_all_samples(&http, &url, bench.end, bench.samples, bench.days).await?;
@@ -290,21 +295,20 @@ async fn until_interrupted(work: impl Future<Output = anyhow::Result<()>>) -> an
     }
 }
 
-/// Runs the report in a fresh process, so its peak RSS is its own, reaching the store at `url`
-/// through a proxy that counts the bytes received; prints those, and the store's own count of
-/// the queries it served.
+/// Runs the report (or, with `child` = [`TRACE_ARG`], the simulator's trace) in a fresh process,
+/// so its peak RSS is its own, reaching the store at `url` through a proxy that counts the bytes
+/// received; prints those, and the store's own count of the queries it served.
 async fn run_report(
     server: &Server,
     url: &str,
-    end: i64,
-    nodes: usize,
-    pods: usize,
+    child: &str,
+    (end, nodes, pods): (i64, usize, usize),
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let (proxy, received) = counting_proxy(url).await?;
     let before = served(&http, url, server).await?;
     let status = tokio::process::Command::new(std::env::current_exe()?)
-        .arg(REPORT_ARG)
+        .arg(child)
         .args([proxy, end.to_string(), nodes.to_string(), pods.to_string()])
         .status()
         .await?;
@@ -396,7 +400,18 @@ impl Server {
 }
 
 const REPORT_ARG: &str = "--report";
+const TRACE_ARG: &str = "--trace";
 const AGGREGATE_IN_VAR: &str = "TIDAL_BENCH_AGGREGATE_IN";
+
+/// The default cost settings, with `cost.aggregate_in` from [`AGGREGATE_IN_VAR`].
+fn bench_config() -> anyhow::Result<CostConfig> {
+    let mut config = CostConfig::default();
+    if let Ok(name) = std::env::var(AGGREGATE_IN_VAR) {
+        config.aggregate_in = serde_json::from_value(Value::String(name))
+            .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
+    }
+    Ok(config)
+}
 
 /// The child process: `--report URL END NODES PODS`. Fetches, builds and renders a 7-day
 /// report ending at END with the default config, printing times, peak RSS and rows.
@@ -405,11 +420,7 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
         bail!("usage: cost_report_bench {REPORT_ARG} URL END NODES PODS");
     };
     let end: f64 = end.parse()?;
-    let mut config = CostConfig::default();
-    if let Ok(name) = std::env::var(AGGREGATE_IN_VAR) {
-        config.aggregate_in = serde_json::from_value(Value::String(name))
-            .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
-    }
+    let config = bench_config()?;
     let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
         url: url.clone(),
         ..PrometheusConfig::default()
@@ -474,6 +485,53 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
     ensure!(
         a.containers.len().to_string() == *pods,
         "expected {pods} containers"
+    );
+    Ok(())
+}
+
+/// The child process: `--trace URL END NODES PODS`. Builds `tidal simulate --from-prometheus`'s
+/// trace of the 7 days ending at END at 5-minute steps, printing time, queries and peak RSS.
+async fn trace(args: &[String]) -> anyhow::Result<()> {
+    let [url, end, nodes, _] = args else {
+        bail!("usage: cost_report_bench {TRACE_ARG} URL END NODES PODS");
+    };
+    let end: f64 = end.parse()?;
+    let config = bench_config()?;
+    let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
+        url: url.clone(),
+        ..PrometheusConfig::default()
+    }))?;
+    let started = Instant::now();
+    let progress = fetch::progress_bar();
+    let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(
+        &client,
+        &config,
+        sample_time(end),
+        (Duration::from_secs(7 * DAY as u64), STEP),
+        &progress,
+    )
+    .await?;
+    progress.finish_and_clear();
+    let replicas: u32 = trace.workloads.iter().map(|w| w.replicas).sum();
+    println!(
+        "trace: {:.2?} wall, {} queries, aggregated in {:?}; peak RSS {} MiB",
+        started.elapsed(),
+        progress.length().unwrap_or(0),
+        config.aggregate_in,
+        peak_rss_kib().unwrap_or(0) >> 10
+    );
+    println!(
+        "trace: {} nodes, {} workloads ({replicas} replicas at the start), {} steps",
+        trace.nodes.len(),
+        trace.workloads.len(),
+        trace.steps
+    );
+    for w in &warnings {
+        println!("  warning: {w}");
+    }
+    ensure!(
+        trace.nodes.len().to_string() == *nodes,
+        "expected {nodes} nodes"
     );
     Ok(())
 }

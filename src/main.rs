@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Simulate(args) => {
             let history = config.cost.history_prometheus(&config.prometheus);
-            simulate::run(args, &history).await
+            simulate::run(args, &history, &config.cost).await
         }
         Command::Config => {
             print!("{}", serde_yaml::to_string(&config)?);

@@ -77,6 +77,7 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 pub async fn run(
     args: SimulateArgs,
     prometheus: &tidal_core::prometheus::PrometheusConfig,
+    cost: &tidal_cost::CostConfig,
 ) -> anyhow::Result<ExitCode> {
     if args.list_scenarios {
         for (name, about) in scenario::names() {
@@ -91,7 +92,7 @@ pub async fn run(
         );
     }
     let (mut trace, source) = match (&args.trace, &args.scenario) {
-        _ if args.from_prometheus => from_prometheus(&args, prometheus).await?,
+        _ if args.from_prometheus => from_prometheus(&args, prometheus, cost).await?,
         (Some(path), _) => (
             trace::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
             path.display().to_string(),
@@ -138,19 +139,23 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The trace of the cluster behind `prometheus`, over the last `--window`.
+/// The trace of the cluster behind `prometheus`, over the last `--window`, read as `cost` says.
 async fn from_prometheus(
     args: &SimulateArgs,
     prometheus: &tidal_core::prometheus::PrometheusConfig,
+    cost: &tidal_cost::CostConfig,
 ) -> anyhow::Result<(trace::Trace, String)> {
     let client = tidal_core::prometheus::PrometheusClient::new(prometheus)?;
     let progress = tidal_cost::fetch::progress_bar();
     let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(
         &client,
+        cost,
         std::time::SystemTime::now(),
-        args.window
-            .unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
-        args.step.unwrap_or(std::time::Duration::from_secs(300)),
+        (
+            args.window
+                .unwrap_or(std::time::Duration::from_secs(7 * 86_400)),
+            args.step.unwrap_or(std::time::Duration::from_secs(300)),
+        ),
         &progress,
     )
     .await

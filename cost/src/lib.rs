@@ -4,9 +4,10 @@
 //! summary: [`allocate`] (cost = max(request, usage) × price per resource-hour, per container,
 //! workload, namespace and node, with idle = node cost − allocated), [`rightsize`] (requests
 //! from usage percentiles) and [`prescale`] (static-peak versus planned capacity), then
-//! [`render`]. Money stays in `f64` until rendering rounds it. [`fetch::per_step`] pulls the
-//! per-step [`Dataset`] instead, for the simulator's replay; [`Summary::from_dataset`] reduces
-//! it as the database does (and reduces each day's with `cost.aggregate_in: tidal`).
+//! [`render`]. Money stays in `f64` until rendering rounds it. [`fetch::per_step`] pulls every
+//! container's series at every step (the [`Dataset`]) instead; [`Summary::from_dataset`] reduces
+//! it as the database does: the reference the tests hold the store's answers to, and how
+//! `cost.aggregate_in: tidal` reduces each day.
 
 pub mod allocate;
 pub mod fetch;

@@ -11,10 +11,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context as _, Result, bail, ensure};
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusConfig, sample_time};
+use tidal_cost::{AggregateIn, CostConfig};
 use tidal_simulator::from_prometheus::{BuildError, build_trace};
 use tidal_simulator::trace::{Amount, Kind, Pdb, Trace, WorkloadSpec};
 use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod};
 use tidal_testkit::prometheus::Prometheus;
+use tidal_testkit::tsdb;
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
@@ -164,12 +166,20 @@ fn client(url: String) -> Result<PrometheusClient> {
     })?)
 }
 
-async fn build(url: String) -> Result<Result<(Trace, Vec<String>), BuildError>> {
+async fn build(
+    url: String,
+    aggregate_in: AggregateIn,
+) -> Result<Result<(Trace, Vec<String>), BuildError>> {
     let client = client(url)?;
     let end = sample_time(END as f64);
+    let cost = CostConfig {
+        aggregate_in,
+        ..CostConfig::default()
+    };
+    let hidden = ProgressBar::hidden();
     tokio::time::timeout(
         BUILD_TIMEOUT,
-        build_trace(&client, end, WINDOW, STEP, &ProgressBar::hidden()),
+        build_trace(&client, &cost, end, (WINDOW, STEP), &hidden),
     )
     .await
     .context("build_trace did not finish in time")
@@ -202,11 +212,55 @@ fn close(what: &str, actual: f64, expected: f64, tolerance: f64) -> Result<()> {
 #[tokio::test]
 async fn trace_is_the_observed_cluster() -> Result<()> {
     let data = extra_series(&cluster().to_openmetrics())?;
-    let Some(prom) = Prometheus::start(&data).await? else {
-        return Ok(());
-    };
-    let (trace, warnings) = build(prom.url()).await??;
+    for store in tsdb::start_all(&data).await? {
+        let mut traces = Vec::new();
+        for aggregate_in in [AggregateIn::Store, AggregateIn::Tidal] {
+            eprintln!(
+                "checking against {}, aggregated in {aggregate_in:?}",
+                store.name()
+            );
+            let (trace, warnings) = build(store.url(), aggregate_in).await??;
+            check_trace(&trace, &warnings).with_context(|| format!("on {}", store.name()))?;
+            traces.push(trace);
+        }
+        same_replay(&traces[0], &traces[1])
+            .with_context(|| format!("store and Tidal aggregates differ on {}", store.name()))?;
+    }
+    Ok(())
+}
 
+/// The store's aggregates and Tidal's reduction of the per-container series make the same
+/// trace: the same workloads, placement and schedules, and usage equal at every step (to
+/// single precision, in which both sum).
+fn same_replay(store: &Trace, tidal: &Trace) -> Result<()> {
+    ensure!(store.placement == tidal.placement, "placement");
+    ensure!(store.workloads.len() == tidal.workloads.len(), "workloads");
+    for (a, b) in store.workloads.iter().zip(&tidal.workloads) {
+        let name = a.display_name();
+        ensure!(
+            name == b.display_name(),
+            "{name} against {}",
+            b.display_name()
+        );
+        ensure!(
+            (a.replicas, a.requests, a.limits, a.cron)
+                == (b.replicas, b.requests, b.limits, b.cron),
+            "{name}'s replicas, requests, limits or schedule"
+        );
+        for (what, x, y) in [("CPU", &a.cpu, &b.cpu), ("memory", &a.memory, &b.memory)] {
+            for i in 0..store.steps {
+                let (x, y) = (x.base(i), y.base(i));
+                ensure!(
+                    (x - y).abs() <= 1e-5 * x.abs().max(1e-9),
+                    "{name}'s {what} at step {i}: {x} against {y}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_trace(trace: &Trace, warnings: &[String]) -> Result<()> {
     assert_eq!(trace.step, STEP);
     assert_eq!(trace.steps, 72, "6 h of 5 min steps");
     assert_eq!(trace.seed, 0);
@@ -252,7 +306,7 @@ async fn trace_is_the_observed_cluster() -> Result<()> {
     };
     let mean = |w: &WorkloadSpec| (w.cpu.mean(), w.memory.mean());
 
-    let web = find(&trace, Kind::Deployment, "shop", "web")?;
+    let web = find(trace, Kind::Deployment, "shop", "web")?;
     let w = &trace.workloads[web];
     assert_eq!(w.replicas, 3);
     assert_eq!(w.priority, 0);
@@ -278,7 +332,7 @@ async fn trace_is_the_observed_cluster() -> Result<()> {
     let expected: Vec<Option<&str>> = WEB.iter().map(|(_, n)| Some(*n)).collect();
     assert_eq!(node_names(web), expected, "web's observed placement");
 
-    let api = find(&trace, Kind::Deployment, "shop", "api")?;
+    let api = find(trace, Kind::Deployment, "shop", "api")?;
     let w = &trace.workloads[api];
     assert_eq!(w.replicas, 2);
     assert_eq!(
@@ -294,7 +348,7 @@ async fn trace_is_the_observed_cluster() -> Result<()> {
     let expected: Vec<Option<&str>> = API.iter().map(|(_, n)| Some(*n)).collect();
     assert_eq!(node_names(api), expected, "api's observed placement");
 
-    let ds = find(&trace, Kind::DaemonSet, "monitoring", "node-exporter")?;
+    let ds = find(trace, Kind::DaemonSet, "monitoring", "node-exporter")?;
     let w = &trace.workloads[ds];
     assert_eq!(w.replicas, 3);
     assert_eq!(w.requests.cpu_milli, 100);
@@ -306,7 +360,7 @@ async fn trace_is_the_observed_cluster() -> Result<()> {
 
     // Hourly runs of 10 minutes, in 5 minute steps: the first sample of a run falls on a
     // step's end, so a run touches 2 or 3 steps.
-    let cron = find(&trace, Kind::CronJob, "batch", "report")?;
+    let cron = find(trace, Kind::CronJob, "batch", "report")?;
     let w = &trace.workloads[cron];
     let schedule = w.cron.context("the CronJob has no schedule")?;
     assert_eq!(schedule.every, 12, "{schedule:?}");
@@ -341,7 +395,7 @@ async fn no_node_series_is_an_error() -> Result<()> {
     let Some(prom) = Prometheus::start(&cluster.to_openmetrics()).await? else {
         return Ok(());
     };
-    match build(prom.url()).await? {
+    match build(prom.url(), AggregateIn::Store).await? {
         Err(err @ BuildError::NoNodes { .. }) => {
             let text = err.to_string();
             ensure!(
@@ -366,11 +420,12 @@ async fn unreachable_prometheus_is_a_clear_error() -> Result<()> {
     let url = format!("http://127.0.0.1:{port}");
     let client = client(url.clone())?;
     let progress = ProgressBar::hidden();
+    let cost = CostConfig::default();
     let build = build_trace(
         &client,
+        &cost,
         SystemTime::now(),
-        Duration::from_secs(7 * 86_400),
-        STEP,
+        (Duration::from_secs(7 * 86_400), STEP),
         &progress,
     );
     let result = tokio::time::timeout(BUILD_TIMEOUT, build)
@@ -413,7 +468,8 @@ async fn bad_window_or_step_is_refused_before_querying() -> Result<()> {
             "use a longer --step or a shorter --window",
         ),
     ] {
-        let build = build_trace(&client, SystemTime::now(), window, step, &progress);
+        let cost = CostConfig::default();
+        let build = build_trace(&client, &cost, SystemTime::now(), (window, step), &progress);
         let result = tokio::time::timeout(BUILD_TIMEOUT, build)
             .await
             .context("build_trace did not give up in time")?;

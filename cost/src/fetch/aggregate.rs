@@ -16,7 +16,7 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
 use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
 use super::{
     CPU, Fetched, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key,
-    last_per_container, part_steps, top_owners, window_secs, write_points,
+    has_running_metric, last_per_container, part_steps, top_owners, window_secs, write_points,
 };
 use crate::summary::{ContainerTotals, StepTotals, Summary, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
@@ -224,17 +224,6 @@ pub(super) async fn fetch(
 
 /// Queries [`Latest::fetch`] sends.
 const LATEST_QUERIES: usize = 4;
-
-/// Whether kube-state-metrics' running status exists in the window.
-async fn has_running_metric(
-    client: &PrometheusClient,
-    tl: Timeline,
-) -> Result<bool, PrometheusError> {
-    let w = window_secs(tl);
-    let q = format!("count(last_over_time(kube_pod_container_status_running[{w}s]))");
-    let at = crate::prometheus_time(tl.end());
-    Ok(!client.query(&q, Some(at)).await?.is_empty())
-}
 
 /// What each container showed last in the window, from instant queries over all of it.
 #[derive(Default)]

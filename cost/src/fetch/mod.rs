@@ -5,9 +5,10 @@
 //! not with containers × steps. With `cost.aggregate_in: tidal` it pulls per-step series a day
 //! at a time and reduces them itself instead ([`per_day`]). Either way the per-step cores of the
 //! top workloads' owners come last ([`top_owners`]). [`per_step`] pulls every container's series
-//! at every step, for the simulator's replay. All split the window into parts of at most a day,
-//! a few queries in flight, with progress; then instant queries for owners, node labels and
-//! limits. Missing series become warnings, never silent zeros.
+//! at every step: the reference the tests compare the store's arithmetic with. All split the
+//! window into parts of at most a day, a few queries in flight, with progress; then instant
+//! queries for owners, node labels and limits. Missing series become warnings, never silent
+//! zeros.
 
 mod aggregate;
 mod per_day;
@@ -21,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
 
-pub use per_step::per_step;
+pub use per_step::{per_step, per_step_parts};
 
 use self::promql::BY_CONTAINER;
 use crate::render::utc;
@@ -307,6 +308,17 @@ fn asked_span(tl: Timeline) -> String {
     }
 }
 
+/// Whether kube-state-metrics' running status exists in the window.
+pub async fn has_running_metric(
+    client: &PrometheusClient,
+    tl: Timeline,
+) -> Result<bool, PrometheusError> {
+    let w = window_secs(tl);
+    let q = format!("count(last_over_time(kube_pod_container_status_running[{w}s]))");
+    let at = crate::prometheus_time(tl.end());
+    Ok(!client.query(&q, Some(at)).await?.is_empty())
+}
+
 /// The window's length in whole seconds, for range selectors over all of it.
 fn window_secs(tl: Timeline) -> u64 {
     (tl.end() - tl.start) as u64
@@ -343,17 +355,21 @@ async fn last_per_container(
         .collect())
 }
 
-/// What instant queries at the window's end tell: owners, node labels, memory limits.
-struct Instants {
-    owners: Owners,
-    node_labels: BTreeMap<String, BTreeMap<String, String>>,
-    memory_limits: HashMap<ContainerKey, f64>,
+/// What instant queries over the window, at its end, tell: owners, node labels, memory limits.
+pub struct Instants {
+    pub owners: Owners,
+    /// `kube_node_labels`' labels, by node.
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Memory limits as last reported, by container (only those above 0).
+    pub memory_limits: HashMap<ContainerKey, f64>,
 }
 
 impl Instants {
-    const COUNT: usize = 5;
+    /// The queries [`Instants::fetch`] sends.
+    pub const COUNT: usize = 5;
 
-    async fn fetch(
+    /// Sends [`Instants::COUNT`] queries, each counted on `progress`.
+    pub async fn fetch(
         client: &PrometheusClient,
         tl: Timeline,
         progress: &ProgressBar,

@@ -12,14 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use indicatif::ProgressBar;
 use tidal_core::prometheus::{PrometheusClient, PrometheusError};
 
-use super::per_step::{pull, pull_queries};
+use super::per_step::pull_parts;
 use super::promql::Exprs;
 use super::{Fetched, Instants, Metric, clip_to_data, top_owners};
 use crate::summary::{ContainerTotals, StepTotals, Summary, part_steps, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
-
-/// Range queries per metric and part: what is decoded at once is a quarter of a day's series.
-const CHUNKS: usize = 4;
 
 /// [`super::fetch`] with the arithmetic done by Tidal.
 pub(super) async fn fetch(
@@ -29,36 +26,26 @@ pub(super) async fn fetch(
     progress: &ProgressBar,
 ) -> Result<Summary, PrometheusError> {
     let (tl, probes) = clip_to_data(client, asked, progress).await?;
-    let parts = parts(tl.steps, part_steps(tl));
-    let pulls: usize = parts
-        .iter()
-        .map(|&(_, len)| pull_queries(len, len.div_ceil(CHUNKS)))
-        .sum();
     // And the top owners' cores, one query a part.
-    progress.set_length((Instants::COUNT + pulls + parts.len()) as u64);
+    let owner_queries = parts(tl.steps, part_steps(tl)).len();
+    progress.set_length((Instants::COUNT + owner_queries) as u64);
     let instants = Instants::fetch(client, tl, progress).await?;
     let percentiles = (
         config.rightsizing.cpu_percentile,
         config.rightsizing.memory_percentile,
     );
     let mut merged = Merged::new(tl);
-    let mut queries = probes + Instants::COUNT;
-    for (first, len) in parts {
-        let part = Timeline {
-            start: tl.start + first as f64 * tl.step_secs,
-            step_secs: tl.step_secs,
-            steps: len,
-        };
-        let (store, sent) = pull(client, config, part, len.div_ceil(CHUNKS), progress).await?;
-        queries += sent;
+    let pulled = pull_parts(client, config, tl, progress, |first, part, store| {
         for m in &store.seen {
             if !merged.seen.contains(m) {
                 merged.seen.push(*m);
             }
         }
-        let data = store.finish(part, &instants, sent);
+        let data = store.finish(part, &instants, 0);
         merged.add(first, Summary::from_dataset(&data, percentiles));
-    }
+    })
+    .await?;
+    let queries = probes + Instants::COUNT + pulled;
     let running_metric = merged.seen.contains(&Metric::Running);
     let mut summary = merged.fetched().summarize(asked, instants, queries);
     let exprs = Exprs::new(tl.step_secs as u64, running_metric);

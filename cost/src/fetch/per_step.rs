@@ -13,6 +13,7 @@ use super::{
     CPU, Instants, MEMORY, Metric, clip_to_data, container_key, counter_rates, coverage,
     label_nodes, missing_series, owner_warnings, part_steps,
 };
+use crate::summary::parts;
 use crate::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Timeline};
 
 impl Metric {
@@ -80,6 +81,53 @@ pub async fn per_step(
     let (store, sent) = pull(client, config, tl, chunk_steps, progress).await?;
     let instants = Instants::fetch(client, tl, progress).await?;
     Ok(store.finish(asked, &instants, probes + sent + Instants::COUNT))
+}
+
+/// Range queries per metric and part in [`pull_parts`]: what is decoded at once is a quarter of
+/// a day's series.
+const CHUNKS: usize = 4;
+
+/// Every container's and node's series over `tl`, a part of at most a day at a time: each
+/// part's [`Store`] goes to `each` with the step the part starts at, and is dropped before the
+/// next part is pulled. Adds its queries to `progress`'s length; returns how many it sent.
+pub(super) async fn pull_parts(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    tl: Timeline,
+    progress: &ProgressBar,
+    mut each: impl FnMut(usize, Timeline, Store),
+) -> Result<usize, PrometheusError> {
+    let parts = parts(tl.steps, part_steps(tl));
+    let queries: usize = parts
+        .iter()
+        .map(|&(_, len)| pull_queries(len, len.div_ceil(CHUNKS)))
+        .sum();
+    progress.inc_length(queries as u64);
+    for (first, len) in parts {
+        let part = Timeline {
+            start: tl.start + first as f64 * tl.step_secs,
+            step_secs: tl.step_secs,
+            steps: len,
+        };
+        let (store, _) = pull(client, config, part, len.div_ceil(CHUNKS), progress).await?;
+        each(first, part, store);
+    }
+    Ok(queries)
+}
+
+/// [`pull_parts`] handing over each part's [`Dataset`], its owners, limits and labels from
+/// `instants`: for readers that reduce the series to what they need as they come.
+pub async fn per_step_parts(
+    client: &PrometheusClient,
+    config: &CostConfig,
+    tl: Timeline,
+    (instants, progress): (&Instants, &ProgressBar),
+    mut each: impl FnMut(usize, Dataset),
+) -> Result<usize, PrometheusError> {
+    pull_parts(client, config, tl, progress, |first, part, store| {
+        each(first, store.finish(part, instants, 0));
+    })
+    .await
 }
 
 /// The queries [`pull`] sends for `steps` steps in chunks of `chunk_steps`.

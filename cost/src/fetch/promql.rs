@@ -164,30 +164,67 @@ impl<'a> Exprs<'a> {
         format!("({expr}) and ({})", self.running())
     }
 
+    /// Each pod's controller (`owner_kind`, `owner_name`) in the step, from `kube_pod_owner`,
+    /// for controllers whose labels also match `matchers` (each led by a comma).
+    fn controllers(self, matchers: &str) -> String {
+        format!(
+            "max by (namespace, pod, owner_kind, owner_name) (last_over_time({}[{w}]))",
+            self.select(
+                "kube_pod_owner",
+                &format!(
+                    r#"owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""{matchers}"#
+                )
+            ),
+            w = self.window()
+        )
+    }
+
     /// Cores used per step, summed per pod owner (`namespace, owner_kind, owner_name`) for the
     /// owners whose names match `controllers` and for the pods without one (their own owner:
     /// `owner_name` = the pod, no `owner_kind`) whose names match `pods`. The other pods without
     /// an owner add up to one series per namespace without `owner_name`.
     pub fn owner_cores(self, controllers: &str, pods: &str) -> String {
         let used = self.while_running(&self.cpu_usage());
-        let owners = |matcher: &str| {
-            format!(
-                "max by (namespace, pod, owner_kind, owner_name) (last_over_time({}[{w}]))",
-                self.select(
-                    "kube_pod_owner",
-                    &format!(r#"owner_is_controller!="false",owner_kind!="<none>",owner_kind!=""{matcher}"#)
-                ),
-                w = self.window()
-            )
-        };
-        let controlled = owners(&format!(r#",owner_name=~"{controllers}""#));
+        let controlled = self.controllers(&format!(r#",owner_name=~"{controllers}""#));
         let itself = format!(
             r#"label_replace(max by (namespace, pod) ({}), "owner_name", "$1", "pod", "({pods})") unless on (namespace, pod) ({})"#,
             self.running(),
-            owners("")
+            self.controllers("")
         );
         format!(
             "sum by (namespace, owner_kind, owner_name) (({used}) * on (namespace, pod) group_left (owner_kind, owner_name) (({controlled}) or on (namespace, pod) ({itself})))"
+        )
+    }
+
+    /// Per pod, the cores its running containers used in the step (those with a value).
+    pub fn pod_cpu_usage(self) -> String {
+        format!(
+            "sum by (namespace, pod) ({})",
+            self.while_running(&self.cpu_usage())
+        )
+    }
+
+    /// Per pod, the working-set bytes of its running containers (those with a value).
+    pub fn pod_memory_usage(self) -> String {
+        format!(
+            "sum by (namespace, pod) ({})",
+            self.while_running(&self.memory_usage())
+        )
+    }
+
+    /// 1 for each pod with a container running in the step.
+    pub fn pod_running(self) -> String {
+        format!("max by (namespace, pod) ({})", self.running())
+    }
+
+    /// `aggregation` (`sum`, `count`, ...) of the per-pod `pod_expr` over each controller's
+    /// pods, by `namespace, owner_kind, owner_name`, for controllers of the kinds the regex
+    /// `kinds` matches; pods without a controller drop out. One series per controller, however
+    /// many pods it had.
+    pub fn per_controller(self, aggregation: &str, pod_expr: &str, kinds: &str) -> String {
+        let controllers = self.controllers(&format!(r#",owner_kind=~"{kinds}""#));
+        format!(
+            "{aggregation} by (namespace, owner_kind, owner_name) (({pod_expr}) * on (namespace, pod) group_left (owner_kind, owner_name) ({controllers}))"
         )
     }
 
