@@ -7,7 +7,8 @@
 //! package, about 250 MB of disk per part under $TMPDIR plus the TSDB, 1 GB of memory, and
 //! minutes of backfill. It prints the backfill time, then the report's wall time, queries
 //! (counted by the fetch layer, and by Prometheus itself), peak RSS of the report (run in a
-//! fresh process) and its row counts, and checks every backfilled sample is queryable.
+//! fresh process) and its row counts, the same for `tidal simulate --from-prometheus`'s trace of
+//! that week, and checks every backfilled sample is queryable.
 //!
 //! A thousand nodes take about 20 minutes to generate, so VictoriaMetrics data can also be
 //! generated once into a kept directory and reported on as often as the report changes:
@@ -101,7 +102,9 @@ async fn main() -> anyhow::Result<()> {
     // Both stores compact (merge) what was written in the background.
     wait_for_compaction(server.pid()).await?;
 
-    run_report(&server, &url, REPORT_ARG, (end, nodes, pods)).await?;
+    for child in [REPORT_ARG, TRACE_ARG] {
+        run_report(&server, &url, child, (end, nodes, pods)).await?;
+    }
     println!(
         "backfill into {store}: {backfill_time:.0?} for {parts_count} parts ({:.1} GB), {days} days ({start}..={end})",
         bytes as f64 / 1e9
@@ -403,28 +406,50 @@ const REPORT_ARG: &str = "--report";
 const TRACE_ARG: &str = "--trace";
 const AGGREGATE_IN_VAR: &str = "TIDAL_BENCH_AGGREGATE_IN";
 
-/// The default cost settings, with `cost.aggregate_in` from [`AGGREGATE_IN_VAR`].
-fn bench_config() -> anyhow::Result<CostConfig> {
-    let mut config = CostConfig::default();
-    if let Ok(name) = std::env::var(AGGREGATE_IN_VAR) {
-        config.aggregate_in = serde_json::from_value(Value::String(name))
-            .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
+/// What a child process reads from its arguments `URL END NODES PODS`: the default cost
+/// settings with `cost.aggregate_in` from [`AGGREGATE_IN_VAR`], and a client for URL.
+struct Child<'a> {
+    config: CostConfig,
+    client: PrometheusClient,
+    end: f64,
+    nodes: &'a str,
+    pods: &'a str,
+}
+
+impl<'a> Child<'a> {
+    fn new(mode: &str, args: &'a [String]) -> anyhow::Result<Self> {
+        let [url, end, nodes, pods] = args else {
+            bail!("usage: cost_report_bench {mode} URL END NODES PODS");
+        };
+        let mut config = CostConfig::default();
+        if let Ok(name) = std::env::var(AGGREGATE_IN_VAR) {
+            config.aggregate_in = serde_json::from_value(Value::String(name))
+                .with_context(|| format!("{AGGREGATE_IN_VAR}: store or tidal"))?;
+        }
+        let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
+            url: url.clone(),
+            ..PrometheusConfig::default()
+        }))?;
+        Ok(Self {
+            config,
+            client,
+            end: end.parse()?,
+            nodes,
+            pods,
+        })
     }
-    Ok(config)
 }
 
 /// The child process: `--report URL END NODES PODS`. Fetches, builds and renders a 7-day
 /// report ending at END with the default config, printing times, peak RSS and rows.
 async fn report(args: &[String]) -> anyhow::Result<()> {
-    let [url, end, nodes, pods] = args else {
-        bail!("usage: cost_report_bench {REPORT_ARG} URL END NODES PODS");
-    };
-    let end: f64 = end.parse()?;
-    let config = bench_config()?;
-    let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
-        url: url.clone(),
-        ..PrometheusConfig::default()
-    }))?;
+    let Child {
+        config,
+        client,
+        end,
+        nodes,
+        pods,
+    } = Child::new(REPORT_ARG, args)?;
     let started = Instant::now();
     let tl = fetch::timeline(sample_time(end), &config);
     let progress = fetch::progress_bar();
@@ -492,15 +517,13 @@ async fn report(args: &[String]) -> anyhow::Result<()> {
 /// The child process: `--trace URL END NODES PODS`. Builds `tidal simulate --from-prometheus`'s
 /// trace of the 7 days ending at END at 5-minute steps, printing time, queries and peak RSS.
 async fn trace(args: &[String]) -> anyhow::Result<()> {
-    let [url, end, nodes, _] = args else {
-        bail!("usage: cost_report_bench {TRACE_ARG} URL END NODES PODS");
-    };
-    let end: f64 = end.parse()?;
-    let config = bench_config()?;
-    let client = PrometheusClient::new(&config.history_prometheus(&PrometheusConfig {
-        url: url.clone(),
-        ..PrometheusConfig::default()
-    }))?;
+    let Child {
+        config,
+        client,
+        end,
+        nodes,
+        ..
+    } = Child::new(TRACE_ARG, args)?;
     let started = Instant::now();
     let progress = fetch::progress_bar();
     let (trace, warnings) = tidal_simulator::from_prometheus::build_trace(

@@ -2,20 +2,21 @@
 //! built from its Prometheus history so the replay starts from the cluster as it was and
 //! replays the demand it really saw.
 //!
-//! The store does the heavy part ([`history`]): range queries at the simulation step return,
-//! per pod controller, the summed CPU (cAdvisor's counter differenced per step, as the cost
-//! report does) and working set of its running pods and how many they were, and per Job its
-//! running pods; owners are resolved ReplicaSet → Deployment and Job → CronJob from
-//! kube-state-metrics. What crosses the wire grows with the controllers and the steps, not with
-//! the pods. Instant queries ([`start`]) add one value per node, pod or container: the nodes'
-//! allocatable, capacity, labels and taints and the pods running at the start, their nodes
-//! (`kube_pod_info`, else their requests' `node` label), requests and limits as last reported,
-//! tolerations, and PDBs. [`assemble`] turns these into the trace without I/O.
+//! [`history`] reads the usage: per pod controller and step, the summed CPU (cAdvisor's counter
+//! differenced per step, as the cost report does) and working set of its running pods and how
+//! many they were, and per Job its running pods; owners are resolved ReplicaSet → Deployment
+//! and Job → CronJob from kube-state-metrics. By default the store does this arithmetic, so
+//! what crosses the wire grows with the controllers and the steps, not with the pods; with
+//! `cost.aggregate_in: tidal`, Tidal does it a day at a time. Instant queries ([`start`]) add
+//! one value per node, pod or container: the nodes' allocatable, capacity, labels and taints
+//! and the pods running at the start, their nodes (`kube_pod_info`, else their requests'
+//! `node` label), requests and limits as last reported, tolerations, and PDBs. [`assemble`]
+//! turns these into the trace without I/O.
 //!
 //! What is approximated (each is said in a warning when it matters):
 //! - one workload per controller; its replicas are its pods running at the window's start
 //!   (no HPA is inferred), its requests and limits the largest of those pods' (summed over
-//!   containers), its priority 0;
+//!   containers, as kube-state-metrics last reported them in the window), its priority 0;
 //! - per-replica usage is the mean over the controller's running pods at each step;
 //!   steps without data hold the last value seen (the first one before any);
 //! - a CronJob runs every median gap between its Jobs' starts, for the median run length,
