@@ -810,3 +810,179 @@ fn attach_pdbs(workloads: &mut [WorkloadSpec], pdbs: &[ObservedPdb]) -> Vec<Stri
     }
     unmatched
 }
+
+#[cfg(test)]
+mod tests {
+    use tidal_cost::fetch::Instants;
+    use tidal_cost::{Owners, Timeline};
+
+    use super::super::start::Requests;
+    use super::*;
+
+    const STEPS: usize = 12;
+    const GIB: f64 = (1u64 << 30) as f64;
+
+    fn pair(a: &str, b: &str) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+
+    fn container(namespace: &str, pod: &str) -> ContainerKey {
+        ContainerKey {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            container: "main".to_string(),
+        }
+    }
+
+    fn cron_job(name: &str) -> Workload {
+        Workload {
+            namespace: "batch".to_string(),
+            kind: "CronJob".to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A Deployment of two pods at the start (one on a node the replay does not have), one
+    /// whose pods came later, a CronJob run twice and one run once, and a PDB matched by its
+    /// expected pods; no usage, so requests stand in.
+    fn cluster() -> (History, StartState) {
+        let mut owners = Owners::default();
+        for (pod, rs) in [
+            ("web-a-1", "web-a"),
+            ("web-a-2", "web-a"),
+            ("late-b-1", "late-b"),
+        ] {
+            owners
+                .pods
+                .insert(pair("shop", pod), pair("ReplicaSet", rs));
+        }
+        owners
+            .replica_sets
+            .insert(pair("shop", "web-a"), pair("Deployment", "web"));
+        owners
+            .replica_sets
+            .insert(pair("shop", "late-b"), pair("Deployment", "late"));
+        for (pod, job, cron) in [
+            ("report-1-x", "report-1", "report"),
+            ("report-2-x", "report-2", "report"),
+            ("once-1-x", "once-1", "once"),
+        ] {
+            owners.pods.insert(pair("batch", pod), pair("Job", job));
+            owners
+                .jobs
+                .insert(pair("batch", job), pair("CronJob", cron));
+        }
+        let run = |first, last| Run {
+            first,
+            last,
+            pods: 1,
+        };
+        let history = History {
+            timeline: Timeline {
+                start: 1_000_000.0,
+                step_secs: 300.0,
+                steps: STEPS,
+            },
+            observed: vec![true; STEPS],
+            usage: BTreeMap::new(),
+            runs: BTreeMap::from([
+                (cron_job("report"), vec![run(2, 3), run(8, 9)]),
+                (cron_job("once"), vec![run(4, 4)]),
+            ]),
+            instants: Instants {
+                owners,
+                node_labels: BTreeMap::new(),
+                memory_limits: HashMap::new(),
+            },
+            running_metric: true,
+            cpu_seen: false,
+            memory_seen: false,
+        };
+        let mut state = StartState::default();
+        let node = NodeResources {
+            cpu: Some(4.0),
+            memory: Some(16.0 * GIB),
+            pods: None,
+        };
+        state.allocatable.insert("node-a".to_string(), node);
+        state.capacity_seen.insert("node-a".to_string(), node);
+        for (pod, node) in [("web-a-1", "node-a"), ("web-a-2", "node-gone")] {
+            state.running.insert(pair("shop", pod));
+            state.pod_nodes.insert(pair("shop", pod), node.to_string());
+        }
+        let requests = |cpu: f64| Requests {
+            cpu: Some(cpu),
+            memory: Some(GIB),
+            node: None,
+        };
+        for (namespace, pod, cpu) in [
+            ("shop", "web-a-1", 0.25),
+            ("shop", "web-a-2", 0.25),
+            ("shop", "late-b-1", 0.1),
+            ("batch", "report-1-x", 1.0),
+            ("batch", "report-2-x", 1.5),
+        ] {
+            state
+                .requests
+                .insert(container(namespace, pod), requests(cpu));
+        }
+        state.pdbs.push(ObservedPdb {
+            namespace: "shop".to_string(),
+            name: "frontend".to_string(),
+            desired_healthy: 1,
+            expected_pods: Some(2),
+        });
+        (history, state)
+    }
+
+    #[test]
+    fn controllers_become_workloads_and_what_cannot_be_replayed_is_said() {
+        let (history, state) = cluster();
+        let Ok((trace, warnings)) = assemble(&history, &state, 0) else {
+            panic!("no trace");
+        };
+        let names: Vec<String> = trace
+            .workloads
+            .iter()
+            .map(WorkloadSpec::display_name)
+            .collect();
+        assert_eq!(names, ["CronJob batch/report", "Deployment shop/web"]);
+
+        let report = &trace.workloads[0];
+        assert_eq!(
+            report.cron,
+            Some(Cron {
+                every: 6,
+                run_for: 2
+            })
+        );
+        assert_eq!(report.requests.cpu_milli, 1500, "the largest pod's");
+        assert_eq!(report.cpu.mean(), 1.5, "requests stand in for usage");
+
+        let web = &trace.workloads[1];
+        assert_eq!(web.replicas, 2);
+        assert_eq!(web.requests.cpu_milli, 250);
+        assert_eq!(web.pdb, Some(Pdb::MinAvailable(Amount::Count(1))));
+        assert_eq!(
+            trace.placement,
+            Some(vec![vec![], vec![Some(0), None]]),
+            "web-a-2's node is not among the replay's"
+        );
+
+        let said = |text: &str, name: &str| {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains(text) && w.contains(name)),
+                "no warning with {text:?} naming {name}: {warnings:#?}"
+            );
+        };
+        said(
+            "no pod running at the window's start",
+            "Deployment shop/late",
+        );
+        said("fewer than 2 runs", "CronJob batch/once");
+        said("no known node", "shop/web-a-2");
+        said("container_cpu_usage_seconds_total has no series", "");
+    }
+}
