@@ -159,13 +159,20 @@ async fn main() -> anyhow::Result<()> {
                 let body = json!({"Pod": pod, "Nodes": null, "NodeNames": &*names}).to_string();
                 for verb in ["filter", "prioritize"] {
                     let sent = Instant::now();
-                    let ok = http
+                    // The whole answer is read, as kube-scheduler reads it.
+                    let ok = match http
                         .post(format!("{url}/{verb}"))
                         .header("content-type", "application/json")
                         .body(body.clone())
                         .send()
                         .await
-                        .map(|r| r.status());
+                    {
+                        Ok(r) => {
+                            let status = r.status();
+                            r.bytes().await.map(|_| status)
+                        }
+                        Err(e) => Err(e),
+                    };
                     let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                     if !ok.as_ref().is_ok_and(|s| s.is_success()) {
                         return Err(anyhow::anyhow!("{verb} failed: {ok:?}"));
