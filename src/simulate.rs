@@ -72,8 +72,8 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `prometheus`: the settings for reading history (`cost.query_timeout`, as `--from-prometheus`
-/// reads through the cost report's per-step fetch).
+/// `prometheus`: the settings for reading history (with `cost.query_timeout`); `cost`: how
+/// `--from-prometheus` reads it, as the cost report does (`aggregate_in`, `concurrency`).
 pub async fn run(
     args: SimulateArgs,
     prometheus: &tidal_core::prometheus::PrometheusConfig,

@@ -1,7 +1,13 @@
 //! `tidal simulate` as a user runs it: a built-in scenario, the example trace file,
-//! every output format, and the errors a user makes.
+//! every output format, the last hours of a cluster from a real Prometheus (skipped when it is
+//! not installed, unless TIDAL_REQUIRE_PROMETHEUS=1), and the errors a user makes.
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use tidal_testkit::metrics::{ClusterMetrics, Container, Node, Pod, unix_now};
+use tidal_testkit::prometheus::Prometheus;
 
 const TIDAL: &str = env!("CARGO_BIN_EXE_tidal");
 
@@ -171,4 +177,70 @@ fn list_scenarios_names_them() {
     for name in ["diurnal", "week", "batch-churn", "mixed", "hpa"] {
         assert!(list.contains(name), "{list}");
     }
+}
+
+/// The last two hours of a two-node cluster with a Deployment on each node, replayed from a
+/// real Prometheus with the history read either way (`cost.aggregate_in`): the same report.
+#[tokio::test]
+async fn from_prometheus_replays_the_last_hours_read_either_way() {
+    const GIB: u64 = 1 << 30;
+    let end = unix_now() - unix_now() % 60;
+    let mut cluster = ClusterMetrics::new()
+        .range(end - 7200, end)
+        .step(Duration::from_secs(60))
+        .replica_set("shop", "web-5d9c7", "web");
+    for (i, node) in ["node-a", "node-b"].into_iter().enumerate() {
+        cluster = cluster
+            .node(
+                Node::new(node, format!("10.0.0.{}:9100", i + 1))
+                    .cpus(4)
+                    .memory_bytes(16 * GIB)
+                    .allocatable(3.9, 15 * GIB),
+            )
+            .pod(
+                Pod::new("shop", format!("web-5d9c7-{i}"), node)
+                    .owner("ReplicaSet", "web-5d9c7")
+                    .container(Container::new("web").cpu(1.5).requests(0.5, GIB)),
+            );
+    }
+    let Some(prom) = Prometheus::start(&cluster.to_openmetrics())
+        .await
+        .expect("Prometheus starts")
+    else {
+        return;
+    };
+    let url = prom.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut reports = Vec::new();
+    for aggregate_in in ["store", "tidal"] {
+        let config = dir.path().join(format!("{aggregate_in}.yaml"));
+        std::fs::write(&config, format!("cost:\n  aggregate_in: {aggregate_in}\n"))
+            .expect("config written");
+        let out = tokio::process::Command::new(TIDAL)
+            .args(["--prometheus-url", &url, "--config"])
+            .arg(&config)
+            .args(["simulate", "--from-prometheus", "--window", "90m"])
+            .args(["--step", "5m", "--policies", "requests", "--format", "json"])
+            .env_remove("TIDAL_CONFIG")
+            .env_remove("TIDAL_PROMETHEUS_URL")
+            .output()
+            .await
+            .expect("the tidal binary runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        for policy in report["policies"].as_array_mut().into_iter().flatten() {
+            policy["wall_seconds"] = Value::Null;
+        }
+        reports.push(report);
+    }
+    let trace = &reports[0]["trace"];
+    assert_eq!(trace["source"], format!("Prometheus {url}"));
+    assert_eq!(
+        (trace["nodes"].as_u64(), trace["pods"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // Each node carries a 1.5-core pod on 3.9 allocatable cores: its real usage, not requests.
+    let p95 = reports[0]["policies"][0]["node_cpu_p95"].as_f64();
+    assert!(p95.is_some_and(|p| (p - 1.5 / 3.9).abs() < 0.01), "{p95:?}");
+    assert_eq!(reports[0], reports[1], "the same replay either way");
 }
