@@ -317,8 +317,7 @@ impl Extender {
             return;
         };
         let estimate = self.estimation.estimate(request.pod);
-        let mut cluster = self.cluster.write();
-        cluster.record_pod(
+        self.cluster.write().record_pod(
             &node,
             RecentPod {
                 uid,
@@ -327,9 +326,6 @@ impl Extender {
                 observed: false,
             },
         );
-        // Forgetting what expired as assumptions arrive, two for one, keeps up with them:
-        // the lists every call sums stay short, and the refresh finds little left to forget.
-        cluster.prune_some(now, self.recent_pod_lifetime(), 2);
     }
 
     /// The best-ranked candidate the pod fits. The best one usually fits (the scheduler

@@ -1,14 +1,12 @@
 //! What a prioritize call assumes (the pod counted on our best node until the watch
-//! confirms a binding): never a node the pod cannot fit, one node per pod uid, spread over
-//! a cluster where every node looks full, and expired assumptions forgotten as new ones come.
+//! confirms a binding): never a node the pod cannot fit, one node per pod uid, and
+//! spread over a cluster where every node looks full.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use serde_json::json;
-use tidal_core::estimate::Estimate;
-use tidal_scheduler_extender::cluster::{ASSUMPTION_TTL, RecentPod};
 use tidal_scheduler_extender::http::{filter_call, prioritize_call};
 use tidal_scheduler_extender::{Extender, ExtenderConfig};
 use tidal_testkit::objects;
@@ -98,36 +96,4 @@ fn a_burst_onto_a_full_cluster_spreads_its_assumptions() {
         per_node.values().all(|&n| n == 10),
         "30 equal pods over 3 equal nodes: {per_node:?}"
     );
-}
-
-#[test]
-fn new_assumptions_forget_expired_ones_without_waiting_for_a_refresh() {
-    let ext = extender(0.4, 4.0);
-    let expired = SystemTime::now() - ASSUMPTION_TTL - Duration::from_secs(1);
-    for i in 0..3 {
-        ext.cluster.write().record_pod(
-            "node-1",
-            RecentPod {
-                uid: format!("old-{i}"),
-                bound_at: expired,
-                estimate: Estimate {
-                    cpu_cores: 1.0,
-                    memory_bytes: GIB,
-                },
-                observed: false,
-            },
-        );
-    }
-    // Each assumption forgets up to two expired ones: two calls clear three.
-    for uid in ["new-1", "new-2"] {
-        prioritize_call(&ext, &body(uid, "500m", &NODES)).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let cluster = ext.cluster.read();
-    let uids: Vec<&str> = NODES
-        .iter()
-        .flat_map(|n| cluster.recent_pods(n))
-        .map(|p| p.uid.as_str())
-        .collect();
-    assert_eq!(uids.len(), 2, "{uids:?}");
-    assert!(uids.iter().all(|u| u.starts_with("new-")), "{uids:?}");
 }
