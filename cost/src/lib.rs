@@ -161,6 +161,19 @@ pub struct ContainerKey {
     pub container: String,
 }
 
+impl ContainerKey {
+    /// The container a series' `namespace`, `pod` and `container` labels name (empty when
+    /// missing).
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Self {
+        let label = |name: &str| labels.get(name).cloned().unwrap_or_default();
+        Self {
+            namespace: label("namespace"),
+            pod: label("pod"),
+            container: label("container"),
+        }
+    }
+}
+
 /// One container's series over the window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerData {

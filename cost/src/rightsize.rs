@@ -52,6 +52,11 @@ impl Default for RightsizeConfig {
 }
 
 impl RightsizeConfig {
+    /// `(cpu_percentile, memory_percentile)`: what the fetch reduces usage to per day.
+    pub fn percentiles(&self) -> (f64, f64) {
+        (self.cpu_percentile, self.memory_percentile)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let fraction = [
             ("cpu_percentile", self.cpu_percentile),

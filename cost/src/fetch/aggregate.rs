@@ -15,8 +15,8 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusError, Sample, Series};
 
 use super::promql::{BY_CONTAINER, CADVISOR, Exprs};
 use super::{
-    CPU, Fetched, Instants, MEMORY, Metric, REQUESTS, clip_to_data, container_key,
-    has_running_metric, last_per_container, part_steps, top_owners, window_secs, write_points,
+    CPU, Fetched, Instants, MEMORY, Metric, REQUESTS, clip_to_data, has_running_metric,
+    last_per_container, part_steps, top_owners, window_secs, write_points,
 };
 use crate::summary::{ContainerTotals, StepTotals, Summary, parts};
 use crate::{ContainerKey, CostConfig, NodeData, Timeline, Track};
@@ -168,10 +168,7 @@ pub(super) async fn fetch(
     let running_metric = has_running_metric(client, tl).await?;
     let step = tl.step_secs as u64;
     let exprs = Exprs::new(step, running_metric);
-    let percentiles = (
-        config.rightsizing.cpu_percentile,
-        config.rightsizing.memory_percentile,
-    );
+    let percentiles = config.rightsizing.percentiles();
     let plan: Vec<((usize, usize), Query)> = parts(tl.steps, part_steps(tl))
         .into_iter()
         .flat_map(|part| {
@@ -255,7 +252,9 @@ impl Latest {
         for q in [cadvisor, requests] {
             for s in client.query(&q, at).await? {
                 if let Some(node) = s.labels.get("node") {
-                    latest.nodes.insert(container_key(&s.labels), node.clone());
+                    latest
+                        .nodes
+                        .insert(ContainerKey::from_labels(&s.labels), node.clone());
                 }
             }
             progress.inc(1);
@@ -311,7 +310,7 @@ impl Accumulator {
                     if !s.value.is_finite() {
                         continue;
                     }
-                    let key = container_key(&s.labels);
+                    let key = ContainerKey::from_labels(&s.labels);
                     let t = self
                         .containers
                         .entry(key)

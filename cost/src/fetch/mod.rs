@@ -324,15 +324,6 @@ fn window_secs(tl: Timeline) -> u64 {
     (tl.end() - tl.start) as u64
 }
 
-fn container_key(labels: &BTreeMap<String, String>) -> ContainerKey {
-    let label = |name: &str| labels.get(name).cloned().unwrap_or_default();
-    ContainerKey {
-        namespace: label("namespace"),
-        pod: label("pod"),
-        container: label("container"),
-    }
-}
-
 /// The last value of `metric{resource, unit}` per container over the window ending at `tl`'s
 /// end, from one instant query: a container's requests or limits as last reported.
 async fn last_per_container(
@@ -351,7 +342,7 @@ async fn last_per_container(
         .await?
         .into_iter()
         .filter(|s| s.value.is_finite())
-        .map(|s| (container_key(&s.labels), s.value))
+        .map(|s| (ContainerKey::from_labels(&s.labels), s.value))
         .collect())
 }
 

@@ -30,10 +30,7 @@ pub(super) async fn fetch(
     let owner_queries = parts(tl.steps, part_steps(tl)).len();
     progress.set_length((Instants::COUNT + owner_queries) as u64);
     let instants = Instants::fetch(client, tl, progress).await?;
-    let percentiles = (
-        config.rightsizing.cpu_percentile,
-        config.rightsizing.memory_percentile,
-    );
+    let percentiles = config.rightsizing.percentiles();
     let mut merged = Merged::new(tl);
     let pulled = pull_parts(client, config, tl, progress, |first, part, store| {
         for m in &store.seen {

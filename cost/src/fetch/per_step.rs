@@ -10,8 +10,8 @@ use tidal_core::prometheus::{PrometheusClient, PrometheusError, Series};
 
 use super::promql::{BY_CONTAINER, CADVISOR, step_range};
 use super::{
-    CPU, Instants, MEMORY, Metric, clip_to_data, container_key, counter_rates, coverage,
-    label_nodes, missing_series, owner_warnings, part_steps,
+    CPU, Instants, MEMORY, Metric, clip_to_data, counter_rates, coverage, label_nodes,
+    missing_series, owner_warnings, part_steps,
 };
 use crate::summary::parts;
 use crate::{ContainerData, ContainerKey, CostConfig, Dataset, NodeData, Timeline};
@@ -228,7 +228,7 @@ impl Store {
                     &mut node.memory_bytes
                 }
             } else {
-                let k = container_key(&s.labels);
+                let k = ContainerKey::from_labels(&s.labels);
                 let c = self
                     .containers
                     .entry(k.clone())

@@ -11,7 +11,7 @@ use tidal_cost::render::utc;
 
 use super::BuildError;
 use super::history::{History, Run, Usage, WorkloadUsage};
-use super::start::{NodeResources, ObservedPdb, PodKey, StartState, count};
+use super::start::{NodeResources, ObservedPdb, PodKey, Requests, StartState, count};
 use crate::trace::{Amount, Cron, Kind, NodeSpec, Pdb, Shape, Trace, WorkloadSpec};
 
 const ZONE: &str = "topology.kubernetes.io/zone";
@@ -160,7 +160,7 @@ fn listed(names: &[String]) -> String {
 fn missing_series(history: &History, state: &StartState, any_pod: bool) -> Vec<String> {
     let mut warnings = Vec::new();
     if any_pod {
-        let requested = |resource: fn(&super::start::Requests) -> Option<f64>| {
+        let requested = |resource: fn(&Requests) -> Option<f64>| {
             state.requests.values().any(|r| resource(r).is_some())
         };
         let checks = [
@@ -608,19 +608,18 @@ fn median(values: &[usize]) -> Option<usize> {
     sorted.get(sorted.len() / 2).copied()
 }
 
-/// The trace from the history and the start state, `first` being the first step with data.
+/// The trace from the history and the start state; `span` is the first and last step with
+/// data ([`History::observed_span`]).
 pub(super) fn assemble(
     history: &History,
     state: &StartState,
-    first: usize,
+    span @ (first, _): (usize, usize),
 ) -> Result<(Trace, Vec<String>), BuildError> {
     let tl = history.timeline;
     let at = utc(tl.time(first) - tl.step_secs);
     let pods = observed_pods(history, state);
     let mut warnings = missing_series(history, state, !pods.is_empty());
-    if let Some(span) = history.observed_span() {
-        warnings.extend(coverage(history, span));
-    }
+    warnings.extend(coverage(history, span));
     let nodes = nodes(history, state, &pods, &mut warnings);
     if nodes.is_empty() {
         return Err(BuildError::NoNodes { at });
@@ -816,7 +815,6 @@ mod tests {
     use tidal_cost::fetch::Instants;
     use tidal_cost::{Owners, Timeline};
 
-    use super::super::start::Requests;
     use super::*;
 
     const STEPS: usize = 12;
@@ -938,7 +936,7 @@ mod tests {
     #[test]
     fn controllers_become_workloads_and_what_cannot_be_replayed_is_said() {
         let (history, state) = cluster();
-        let Ok((trace, warnings)) = assemble(&history, &state, 0) else {
+        let Ok((trace, warnings)) = assemble(&history, &state, (0, STEPS - 1)) else {
             panic!("no trace");
         };
         let names: Vec<String> = trace

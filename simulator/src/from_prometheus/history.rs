@@ -288,7 +288,6 @@ impl Accumulator {
                     }
                 }
                 Query::Usage(track) => {
-                    let points: Vec<(usize, f64)> = points.collect();
                     let usage = self.usage_of(owner_workload(owners, &owner));
                     let values = match track {
                         Track::CpuSum => &mut usage.cpu.sum,
@@ -296,15 +295,17 @@ impl Accumulator {
                         Track::MemorySum => &mut usage.memory.sum,
                         Track::MemoryPods => &mut usage.memory.pods,
                     };
-                    for &(i, v) in &points {
+                    let mut any = false;
+                    for (i, v) in points {
                         // The ReplicaSets of a Deployment mid-rollout add up.
                         values[i] += v as f32;
+                        any = true;
                     }
                     let seen = match track {
                         Track::CpuSum | Track::CpuPods => &mut self.cpu_seen,
                         Track::MemorySum | Track::MemoryPods => &mut self.memory_seen,
                     };
-                    *seen |= !points.is_empty();
+                    *seen |= any;
                 }
             }
         }
@@ -336,8 +337,8 @@ impl Accumulator {
                     name: name.clone(),
                 });
             for i in 0..steps {
-                let running: Vec<&ContainerData> = pod.iter().filter(|c| c.runs_at(i)).collect();
-                if running.is_empty() {
+                let running = || pod.iter().filter(|c| c.runs_at(i));
+                if running().next().is_none() {
                     continue;
                 }
                 self.observed[first + i] = true;
@@ -350,8 +351,7 @@ impl Accumulator {
                 }
                 // The pod's running containers with a value, summed.
                 let total = |track: fn(&ContainerData) -> &[f64]| {
-                    running
-                        .iter()
+                    running()
                         .map(|c| track(c)[i])
                         .filter(|v| v.is_finite())
                         .fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))

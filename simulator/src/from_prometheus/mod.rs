@@ -94,7 +94,7 @@ pub async fn build_trace(
     let config = cost_config(cost, window, step)?;
     let tl = fetch::timeline(end, &config);
     let history = History::fetch(client, &config, tl, progress).await?;
-    let Some((first, _)) = history.observed_span() else {
+    let Some(span @ (first, _)) = history.observed_span() else {
         return Err(BuildError::NoData {
             from: utc(tl.start),
             to: utc(tl.end()),
@@ -102,7 +102,7 @@ pub async fn build_trace(
     };
     let exprs = Exprs::new(tl.step_secs as u64, history.running_metric);
     let state = StartState::fetch(client, (tl, first), exprs, progress).await?;
-    assemble::assemble(&history, &state, first)
+    assemble::assemble(&history, &state, span)
 }
 
 /// The cost report's configuration `cost` for a fetch of `window` at the simulation step.

@@ -199,7 +199,10 @@ impl StartState {
         }
         for s in requests? {
             let value = Some(s.value).filter(|v| v.is_finite() && *v >= 0.0);
-            let container = state.requests.entry(container_key(&s)).or_default();
+            let container = state
+                .requests
+                .entry(ContainerKey::from_labels(&s.labels))
+                .or_default();
             match label(&s, "resource").as_str() {
                 "cpu" => container.cpu = value.or(container.cpu),
                 "memory" => container.memory = value.or(container.memory),
@@ -211,7 +214,9 @@ impl StartState {
         }
         for s in limits? {
             if s.value.is_finite() && s.value > 0.0 {
-                state.cpu_limits.insert(container_key(&s), s.value);
+                state
+                    .cpu_limits
+                    .insert(ContainerKey::from_labels(&s.labels), s.value);
             }
         }
         let expected: BTreeMap<PodKey, u32> = expected?
@@ -262,14 +267,6 @@ fn non_empty(s: String) -> Option<String> {
 
 fn pod_key(s: &Sample) -> PodKey {
     (label(s, "namespace"), label(s, "pod"))
-}
-
-fn container_key(s: &Sample) -> ContainerKey {
-    ContainerKey {
-        namespace: label(s, "namespace"),
-        pod: label(s, "pod"),
-        container: label(s, "container"),
-    }
 }
 
 fn pdb_key(s: &Sample) -> (String, String) {
